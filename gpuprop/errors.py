@@ -1,0 +1,27 @@
+"""User-facing errors.
+
+Anything a user can cause (bad data, a GPU asked for that is not there, a
+corrupt checkpoint) raises a subclass of ``GpupropError`` whose message is one
+line naming the cause and the fix. The CLI prints that line and exits 1; a
+traceback appears only with ``--debug``.
+"""
+
+
+class GpupropError(Exception):
+    """Base class of errors whose message is meant for the user as is."""
+
+
+class BackendError(GpupropError):
+    """The requested device cannot be used (CuPy missing, no GPU, old driver)."""
+
+
+class DataError(GpupropError):
+    """A dataset file is missing, corrupt or of the wrong shape."""
+
+
+class CheckpointError(GpupropError):
+    """A checkpoint file is missing, corrupt or not a gpuprop checkpoint."""
+
+
+class TrainingError(GpupropError):
+    """Training cannot go on (non-finite loss, out of device memory)."""

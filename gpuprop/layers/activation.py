@@ -1,0 +1,81 @@
+"""Element-wise activations as a layer, and the names ``activation=`` accepts."""
+
+from .base import Layer
+
+# name -> (forward op, backward op, what backward needs: 'y' output or 'x' input)
+_TABLE = {
+    "relu": ("relu", "relu_backward", "y"),
+    "leaky_relu": ("leaky_relu", "leaky_relu_backward", "x"),
+    "sigmoid": ("sigmoid", "sigmoid_backward", "y"),
+    "tanh": ("tanh", "tanh_backward", "y"),
+    "softmax": ("softmax", "softmax_backward", "y"),
+    "gelu": ("gelu", "gelu_backward", "x"),
+}
+_IDENTITY = {"linear", "identity", "none"}
+
+
+def names():
+    return sorted(_TABLE) + ["linear"]
+
+
+class Activation(Layer):
+    """Applies a named activation; its backward uses only the retained x or y.
+
+    The derivative of each is in the docstring of the ``gpuprop.ops.Ops`` method
+    of the same name, e.g. ``relu_backward``: dx = dy · [y > 0].
+    """
+
+    def __init__(self, activation, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(activation, Activation):
+            activation = activation.kind
+        key = "linear" if activation is None else str(activation).lower()
+        if key not in _TABLE and key not in _IDENTITY:
+            raise ValueError(f"unknown activation {activation!r}: use one of {', '.join(names())}")
+        self.kind = "linear" if key in _IDENTITY else key
+        self.identity = self.kind == "linear"
+        self._kept = None
+
+    def build_params(self, input_shape, rng):
+        if not self.identity:
+            fwd, bwd, self._needs = _TABLE[self.kind]
+            self._fwd = getattr(self.backend.ops, fwd)
+            self._bwd = getattr(self.backend.ops, bwd)
+
+    def forward(self, x, training=False):
+        if self.identity:
+            return x
+        y = self._fwd(x)
+        if training:
+            self._kept = y if self._needs == "y" else x
+        return y
+
+    def backward(self, dy):
+        if self.identity:
+            return dy
+        return self._bwd(dy, self._kept)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg["activation"] = self.kind
+        return cfg
+
+
+class ReLU(Activation):
+    def __init__(self, **kwargs):
+        super().__init__("relu", **kwargs)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.pop("activation")
+        return cfg
+
+
+class Softmax(Activation):
+    def __init__(self, **kwargs):
+        super().__init__("softmax", **kwargs)
+
+    def get_config(self):
+        cfg = super().get_config()
+        cfg.pop("activation")
+        return cfg

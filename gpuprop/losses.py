@@ -1,0 +1,155 @@
+"""Losses, each returning ``(loss, dloss/dprediction)`` in one call (Keras names).
+
+Keras' argument order: ``loss(y_true, y_pred)``. Cross-entropies fuse with
+their output activation: when the model ends in softmax (or sigmoid) the loss
+receives the logits and the gradient is simply ``(p − y)/N``, which is both
+cheaper and free of the 0·log 0 and e^1e4 traps of going through p.
+"""
+
+from . import config
+from .backend import get_backend
+
+
+class Loss:
+    """Base class. ``fuses_with`` names the output activation whose logits it can take."""
+
+    name = "loss"
+    fuses_with = None
+
+    def __init__(self, from_logits=False, name=None):
+        self.from_logits = from_logits
+        if name:
+            self.name = name
+        self.backend = None
+
+    def build(self, backend):
+        self.backend = get_backend(backend)
+        return self
+
+    @property
+    def ops(self):
+        if self.backend is None:
+            self.backend = get_backend("cpu")
+        return self.backend.ops
+
+    def __call__(self, y_true, y_pred):
+        return self.loss_and_grad(y_true, y_pred)[0]
+
+    def loss_and_grad(self, y_true, y_pred):
+        """(loss, dL/dy_pred); with ``from_logits`` y_pred is the logits."""
+        if self.from_logits:
+            return self.loss_and_grad_from_logits(y_true, y_pred)
+        return self.loss_and_grad_from_output(y_true, y_pred)
+
+    def loss_and_grad_from_logits(self, y_true, logits):
+        raise NotImplementedError(f"{type(self).__name__} has no logits form")
+
+    def loss_and_grad_from_output(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"from_logits": self.from_logits}
+
+
+class MeanSquaredError(Loss):
+    """Keras' mean form: L = (1/n) Σ (ŷ − y)² over all n elements; dŷ = 2(ŷ − y)/n."""
+
+    name = "mean_squared_error"
+
+    def loss_and_grad_from_output(self, y_true, y_pred):
+        diff = y_pred - y_true.reshape(y_pred.shape)
+        n = diff.size
+        loss = (diff * diff).sum() / n
+        diff *= 2.0 / n
+        return loss, diff
+
+    loss_and_grad_from_logits = loss_and_grad_from_output
+
+
+class HalfMeanSquaredError(Loss):
+    """The textbook form: L = 1/(2N) Σ_samples ‖ŷ − y‖²; dŷ = (ŷ − y)/N, N the batch size."""
+
+    name = "half_mean_squared_error"
+
+    def loss_and_grad_from_output(self, y_true, y_pred):
+        diff = y_pred - y_true.reshape(y_pred.shape)
+        n = diff.shape[0]
+        loss = (diff * diff).sum() / (2 * n)
+        diff *= 1.0 / n
+        return loss, diff
+
+    loss_and_grad_from_logits = loss_and_grad_from_output
+
+
+class CategoricalCrossentropy(Loss):
+    """L = −(1/N) Σ y·log p with one-hot y. From logits z: p = softmax(z), dz = (p − y)/N."""
+
+    name = "categorical_crossentropy"
+    fuses_with = "softmax"
+
+    def loss_and_grad_from_logits(self, y_true, logits):
+        return self.ops.softmax_cross_entropy(logits, y_true.astype(logits.dtype, copy=False))
+
+    def loss_and_grad_from_output(self, y_true, y_pred):
+        # dp = −y / (N·p), with p clipped as Keras does so log 0 never happens
+        xp, eps, n = self.ops.xp, config.epsilon(), y_pred.shape[0]
+        p = xp.clip(y_pred, eps, 1 - eps)
+        loss = -(y_true * xp.log(p)).sum() / n
+        return loss, -(y_true / p) / n
+
+
+class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """As CategoricalCrossentropy with integer labels: dz = (p − onehot(y))/N."""
+
+    name = "sparse_categorical_crossentropy"
+
+    def loss_and_grad_from_logits(self, y_true, logits):
+        labels = y_true.reshape(-1).astype("int64", copy=False)
+        return self.ops.softmax_cross_entropy(logits, labels)
+
+    def loss_and_grad_from_output(self, y_true, y_pred):
+        xp = self.ops.xp
+        labels = y_true.reshape(-1).astype("int64", copy=False)
+        onehot = xp.zeros_like(y_pred)
+        onehot[xp.arange(labels.shape[0]), labels] = 1
+        return super().loss_and_grad_from_output(onehot, y_pred)
+
+
+class BinaryCrossentropy(Loss):
+    """L = −mean(y log p + (1 − y) log(1 − p)). From logits z: p = σ(z), dz = (p − y)/n."""
+
+    name = "binary_crossentropy"
+    fuses_with = "sigmoid"
+
+    def loss_and_grad_from_logits(self, y_true, logits):
+        return self.ops.sigmoid_binary_cross_entropy(logits, y_true.reshape(logits.shape).astype(logits.dtype))
+
+    def loss_and_grad_from_output(self, y_true, y_pred):
+        xp, eps, n = self.ops.xp, config.epsilon(), y_pred.size
+        y = y_true.reshape(y_pred.shape)
+        p = xp.clip(y_pred, eps, 1 - eps)
+        loss = -(y * xp.log(p) + (1 - y) * xp.log(1 - p)).sum() / n
+        return loss, (p - y) / (p * (1 - p)) / n
+
+
+_ALIASES = {
+    "mse": MeanSquaredError,
+    "mean_squared_error": MeanSquaredError,
+    "half_mse": HalfMeanSquaredError,
+    "half_mean_squared_error": HalfMeanSquaredError,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "binary_crossentropy": BinaryCrossentropy,
+}
+
+
+def get(identifier):
+    """A loss object from its Keras name (``'mse'``, ``'categorical_crossentropy'``, ...) or instance."""
+    if isinstance(identifier, Loss):
+        return identifier
+    if isinstance(identifier, type) and issubclass(identifier, Loss):
+        return identifier()
+    key = str(identifier).lower().replace("-", "_")
+    if key not in _ALIASES:
+        raise ValueError(f"unknown loss {identifier!r}: use one of {', '.join(sorted(_ALIASES))}")
+    return _ALIASES[key]()

@@ -1,0 +1,175 @@
+"""The low-level model: a list of layers, one forward, one backward, one step.
+
+``train_step`` below is backpropagation in full: run the layers forward,
+take the loss and its gradient, run the layers backward in reverse order
+(each turns dL/d(output) into dL/d(input) and fills its parameter gradients),
+then let the optimizer update every parameter in place.
+"""
+
+import numpy
+
+from .. import config, losses, metrics
+from .. import optimizers as optimizers_mod
+from ..backend import get_backend
+from ..layers.base import Layer
+
+
+class Network:
+    """Layers on one backend. ``device`` is 'auto', 'cpu', 'gpu', 'gpu:N' or a Backend."""
+
+    def __init__(self, layers=None, device="auto", seed=None, name=None):
+        self.layers = []
+        self.backend = get_backend(device)
+        self.xp = self.backend.xp
+        self.seed = int(seed) if seed is not None else int(numpy.random.SeedSequence().entropy % 2**31)
+        self.name = name or "sequential"
+        self.built = False
+        self.optimizer = None
+        self.loss = None
+        self.metrics = []
+        for layer in layers or []:
+            self.add(layer)
+
+    def add(self, layer):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"expected a gpuprop layer, got {type(layer).__name__}")
+        if self.built:
+            raise RuntimeError("cannot add layers to a model that is already built")
+        self.layers.append(layer)
+
+    # --- building ---------------------------------------------------------------
+    def build(self, input_shape=None):
+        """Create every layer's weights; ``input_shape`` is per sample, or taken from the first layer."""
+        if self.built:
+            return
+        shape = self.layers[0].input_shape if input_shape is None else tuple(input_shape)
+        if shape is None:
+            raise ValueError("the model does not know its input shape: pass input_shape= to the first layer")
+        rng = numpy.random.default_rng(self.seed)  # host draws: same weights on every backend
+        used = set()
+        for i, layer in enumerate(self.layers):
+            if layer.name is None or layer.name in used:
+                layer.name = _unique_name(layer, used)
+            used.add(layer.name)
+            shape = layer.build(shape, self.backend, rng)
+        for layer in self.layers:  # nobody reads dL/dx below the first weights: skip that work
+            layer.need_input_grad = False
+            if layer.params:
+                break
+        self._steps = [s for layer in self.layers for s in ((layer, layer.activation) if layer.activation else (layer,))]
+        self.params = [p for layer in self.layers for p in layer.params.values()]
+        self.grads = [layer.grads[k] for layer in self.layers for k in layer.params]
+        self.output_shape = shape
+        self.built = True
+        self._setup_training()
+
+    def _setup_training(self):
+        """Fuse the last activation into the loss when they pair (softmax + cross-entropy)."""
+        if not self.built or self.loss is None:
+            return
+        last = self._steps[-1]
+        kind = getattr(last, "kind", None)
+        fuse = not self.loss.from_logits and self.loss.fuses_with is not None and kind == self.loss.fuses_with
+        self._train_steps = self._steps[:-1] if fuse else self._steps
+        if fuse or self.loss.from_logits:
+            self._loss_fn = self.loss.loss_and_grad_from_logits
+        else:
+            self._loss_fn = self.loss.loss_and_grad_from_output
+        self._outputs_logits = fuse or self.loss.from_logits
+        self.optimizer.build(self.params, self.backend)
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        """Choose optimizer, loss and metrics (strings or objects), as Keras' ``compile``."""
+        if loss is None:
+            raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
+        self.optimizer = optimizers_mod.get(optimizer)
+        self.loss = losses.get(loss).build(self.backend)
+        self.metrics = [metrics_name(m) for m in (metrics or [])]
+        self._setup_training()
+
+    # --- the math ------------------------------------------------------------------
+    def forward(self, x, training=False):
+        """Output of the whole model (activations included)."""
+        for step in self._steps:
+            x = step.forward(x, training=training)
+        return x
+
+    def backward(self, grad):
+        """Turn dL/d(output of the training steps) into parameter gradients, last layer first."""
+        for step in reversed(self._train_steps):
+            grad = step.backward(grad)
+            if grad is None:
+                break
+        return grad
+
+    def train_step(self, x, y):
+        """One step of gradient descent on the batch (x, y). Returns (loss, training output) on the device."""
+        out = x
+        for step in self._train_steps:
+            out = step.forward(out, training=True)
+        loss, grad = self._loss_fn(y, out)
+        self.backward(grad)
+        self.optimizer.apply_gradients(self.params, self.grads)
+        return loss, out
+
+    def test_step(self, x, y):
+        """(loss, training-form output) without updating anything."""
+        out = x
+        for step in self._train_steps:
+            out = step.forward(out, training=False)
+        loss, _ = self._loss_fn(y, out)
+        return loss, out
+
+    # --- weights ---------------------------------------------------------------------
+    def get_weights(self):
+        """Every layer's weights as host NumPy arrays, in Keras order and layout."""
+        return [w for layer in self.layers for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        expected = sum(len(layer.weight_names()) for layer in self.layers)
+        if len(weights) != expected:
+            raise ValueError(f"set_weights expected {expected} arrays, got {len(weights)}")
+        for layer in self.layers:
+            k = len(layer.weight_names())
+            layer.set_weights(weights[:k])
+            weights = weights[k:]
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self.layers)
+
+    def summary(self, print_fn=print):
+        """Print a Keras-style table of layers, output shapes and parameter counts."""
+        if not self.built:
+            self.build()
+        rows = [(f"{layer.name} ({type(layer).__name__})", str((None, *layer.output_shape)), str(layer.count_params()))
+                for layer in self.layers]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) + 2 for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
+        line = "".join(h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths))
+        rule = "=" * len(line)
+        out = [f'Model: "{self.name}" on {self.backend.describe()}', rule, line, rule]
+        out += ["".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+        out += [rule, f"Total params: {self.count_params():,}"]
+        print_fn("\n".join(out))
+
+
+def metrics_name(m):
+    name = str(m).lower()
+    if name not in metrics.KNOWN:
+        raise ValueError(f"unknown metric {m!r}: use one of {', '.join(sorted(metrics.KNOWN))}")
+    return "accuracy" if name in ("acc", "accuracy") else name
+
+
+def _unique_name(layer, used):
+    base = "".join("_" + c.lower() if c.isupper() else c for c in type(layer).__name__).lstrip("_")
+    base = base.replace("2_d", "2d")
+    name, i = base, 1
+    while name in used:
+        name, i = f"{base}_{i}", i + 1
+    return name
+
+
+def cast_input(backend, x):
+    """Host or device input as a float array of the model's dtype on its device."""
+    dtype = config.floatx()
+    return backend.asarray(x, dtype=dtype)

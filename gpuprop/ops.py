@@ -1,0 +1,120 @@
+"""Reference implementations of the hot element-wise operations.
+
+Each forward sits beside its backward, with the derivative in its docstring.
+These plain ``xp`` versions are the definition; ``kernels_gpu.CupyOps``
+overrides some of them with fused CUDA kernels, and a test proves both compute
+the same function. Backward functions may overwrite ``dy`` in place: the caller
+hands over an array it no longer needs.
+"""
+
+import math
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_GELU_C = 0.044715
+
+
+class Ops:
+    def __init__(self, xp):
+        self.xp = xp
+
+    # --- activations: y = f(x) and dx = dy · f'(x) --------------------------
+    def relu(self, x):
+        """y = max(x, 0)."""
+        return self.xp.maximum(x, 0)
+
+    def relu_backward(self, dy, y):
+        """dx = dy · [y > 0]."""
+        dy *= y > 0
+        return dy
+
+    def leaky_relu(self, x, negative_slope=0.2):
+        """y = x if x > 0 else a·x."""
+        return self.xp.where(x > 0, x, x * negative_slope)
+
+    def leaky_relu_backward(self, dy, x, negative_slope=0.2):
+        """dx = dy · (1 if x > 0 else a)."""
+        return self.xp.where(x > 0, dy, dy * negative_slope)
+
+    def sigmoid(self, x):
+        """y = 1 / (1 + e⁻ˣ), computed as (1 + tanh(x/2)) / 2, which never overflows."""
+        y = self.xp.tanh(x * 0.5)
+        y += 1
+        y *= 0.5
+        return y
+
+    def sigmoid_backward(self, dy, y):
+        """dx = dy · y · (1 − y)."""
+        dy *= y * (1 - y)
+        return dy
+
+    def tanh(self, x):
+        """y = tanh x."""
+        return self.xp.tanh(x)
+
+    def tanh_backward(self, dy, y):
+        """dx = dy · (1 − y²)."""
+        dy *= 1 - y * y
+        return dy
+
+    def gelu(self, x):
+        """y = x/2 · (1 + tanh(u)), u = √(2/π)(x + 0.044715x³): the tanh form (NumPy has no erf)."""
+        u = _SQRT_2_OVER_PI * (x + _GELU_C * x**3)
+        return 0.5 * x * (1 + self.xp.tanh(u))
+
+    def gelu_backward(self, dy, x):
+        """dx = dy · [½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)], t = tanh(u)."""
+        t = self.xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x**3))
+        du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x)
+        return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+
+    def softmax(self, x):
+        """y_i = e^(x_i − max x) / Σ_j e^(x_j − max x) over the last axis."""
+        e = x - x.max(axis=-1, keepdims=True)
+        self.xp.exp(e, out=e)
+        e /= e.sum(axis=-1, keepdims=True)
+        return e
+
+    def softmax_backward(self, dy, y):
+        """dx = y · (dy − Σ_j dy_j y_j)."""
+        s = (dy * y).sum(axis=-1, keepdims=True)
+        dy -= s
+        dy *= y
+        return dy
+
+    # --- losses fused with their output activation --------------------------
+    def log_softmax(self, logits):
+        """log p = z − log Σ e^z with z = logits − max: finite for logits of any size."""
+        z = logits - logits.max(axis=1, keepdims=True)
+        z -= self.xp.log(self.xp.exp(z).sum(axis=1, keepdims=True))
+        return z
+
+    def softmax_cross_entropy(self, logits, target):
+        """loss = −(1/N) Σ y·log softmax(z); dz = (p − y)/N.
+
+        ``target`` is one-hot (N, K) or integer labels (N,). The loss is a
+        0-d device array, so reading it is the caller's choice of sync.
+        """
+        xp = self.xp
+        n = logits.shape[0]
+        logp = self.log_softmax(logits)
+        grad = xp.exp(logp)
+        if target.ndim == 1:
+            rows = xp.arange(n)
+            loss = -logp[rows, target].sum() / n
+            grad[rows, target] -= 1
+        else:
+            loss = -(target * logp).sum() / n
+            grad -= target
+        grad /= n
+        return loss, grad
+
+    def sigmoid_binary_cross_entropy(self, logits, target):
+        """loss = mean(softplus(z) − y·z); dz = (σ(z) − y)/n, n = number of elements."""
+        xp = self.xp
+        n = logits.size
+        # softplus(z) = max(z, 0) + log1p(e^−|z|) never overflows
+        loss = (xp.maximum(logits, 0) - logits * target + xp.log1p(xp.exp(-xp.abs(logits)))).sum() / n
+        grad = self.sigmoid(logits)
+        grad -= target
+        grad /= n
+        return loss, grad

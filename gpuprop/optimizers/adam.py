@@ -1,0 +1,53 @@
+"""Adam and AdamW, as torch.optim computes them (ε added after the square root)."""
+
+from .base import Optimizer
+
+
+class Adam(Optimizer):
+    """m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  p ← p − η/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε).
+
+    ``weight_decay`` here is L2 (g ← g + λp), as in torch.optim.Adam.
+    """
+
+    slot_names = ("m", "v")
+    decoupled = False
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, **kwargs):
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def update_step(self, p, g, slots, lr):
+        b1, b2, t = self.beta_1, self.beta_2, self.iterations
+        decay = 1.0
+        if self.weight_decay and self.decoupled:
+            decay = 1.0 - lr * self.weight_decay
+        elif self.weight_decay:
+            g = g + self.weight_decay * p
+        # Folding the bias corrections into one step size and one ε is torch's algebra.
+        bc2_sqrt = (1 - b2**t) ** 0.5
+        lr_t = lr / (1 - b1**t) * bc2_sqrt
+        eps_t = self.epsilon * bc2_sqrt
+        fused = getattr(self.backend.ops, "adam_update", None)
+        if fused is not None:
+            fused(p, g, slots["m"], slots["v"], lr_t, b1, b2, eps_t, decay)
+            return
+        m, v = slots["m"], slots["v"]
+        if decay != 1.0:
+            p *= decay
+        m *= b1
+        m += (1 - b1) * g
+        v *= b2
+        v += (1 - b2) * g * g
+        p -= lr_t * m / (self.xp.sqrt(v) + eps_t)
+
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p ← p·(1 − ηλ) before the Adam step (Keras default λ = 0.004)."""
+
+    decoupled = True
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, **kwargs):
+        super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)

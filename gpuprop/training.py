@@ -1,0 +1,204 @@
+"""The device-resident training loop behind ``Sequential.fit`` and ``gpuprop train``.
+
+The dataset moves to the device once. Shuffling (a permutation drawn on the
+device) and batch gathering happen there too. Loss and correct counts are
+summed into device scalars, so within an epoch the host waits for the device
+only when a progress display asks (every few hundred milliseconds), never per
+step. Shuffle and dropout streams are derived from (seed, epoch), which is what
+makes a resumed run reproduce an uninterrupted one.
+"""
+
+import math
+import signal
+import threading
+import time
+
+from . import metrics
+from .errors import TrainingError
+from .progress import EpochProgress
+
+
+class History:
+    """What ``fit`` returns: ``history`` maps 'loss', 'accuracy', 'val_*' to per-epoch lists (Keras)."""
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+        self.stats = []  # per epoch: wall time, samples/s, steps
+
+    def record(self, epoch, logs, stats):
+        self.epoch.append(epoch)
+        for k, v in logs.items():
+            self.history.setdefault(k, []).append(v)
+        self.stats.append(stats)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped ``fit`` between two steps; the model holds the last completed step."""
+
+    def __init__(self, epoch, step, history):
+        super().__init__(f"interrupted in epoch {epoch + 1} after step {step}")
+        self.epoch, self.step, self.history = epoch, step, history
+
+
+class DeviceDataset:
+    """x, y and accuracy labels resident on the model's device, in the dtypes the loss wants."""
+
+    def __init__(self, model, x, y, scale=None):
+        backend, xp = model.backend, model.xp
+        from .config import floatx
+
+        x = backend.asarray(x)
+        if scale is not None or x.dtype != floatx():
+            x = x.astype(floatx())
+        if scale is not None:
+            x *= scale
+        self.x = x
+        self.n = int(x.shape[0])
+        loss_name = model.loss.name
+        if loss_name == "sparse_categorical_crossentropy":
+            self.y = backend.asarray(y).reshape(-1).astype("int64")
+        else:
+            self.y = backend.asarray(y).astype(floatx())
+        if int(self.y.shape[0]) != self.n:
+            raise ValueError(f"x has {self.n} samples but y has {int(self.y.shape[0])}")
+        self.labels = metrics.label_targets(xp, self.y, loss_name)
+
+
+def as_dataset(model, x, y):
+    return x if isinstance(x, DeviceDataset) else DeviceDataset(model, x, y)
+
+
+class _StopFlag:
+    """Turns the first Ctrl-C into a request to stop after the current step."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self._old or signal.default_int_handler)  # a second Ctrl-C is immediate
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=None, shuffle=True,
+        initial_epoch=0, initial_step=0, callbacks=(), log=None, refresh=0.3):
+    """Train ``model`` for epochs ``initial_epoch .. epochs-1``; see ``Sequential.fit``."""
+    backend, xp = model.backend, model.xp
+    data = as_dataset(model, x, y)
+    val = as_dataset(model, *validation_data) if validation_data is not None else None
+    history = History()
+    steps = math.ceil(data.n / batch_size)
+    dropouts = [s for s in model._train_steps if hasattr(s, "rate") and hasattr(s, "rng")]
+    with _StopFlag() as stop:
+        for epoch in range(initial_epoch, epochs):
+            first = initial_step if epoch == initial_epoch else 0
+            perm = backend.rng((model.seed, epoch)).permutation(data.n) if shuffle else None
+            for i, layer in enumerate(dropouts):
+                layer.rng = backend.rng((model.seed, epoch, i + 1))
+            bar = EpochProgress(epoch, epochs, steps, verbose, log)
+            loss_sum = xp.zeros((), dtype="float64")
+            correct = xp.zeros((), dtype="float64")
+            bad_step = xp.full((), -1, dtype="int64") if backend.is_gpu else None
+            seen = 0
+            backend.synchronize()
+            t0 = last_read = time.perf_counter()
+            for step in range(first, steps):
+                lo = step * batch_size
+                hi = min(lo + batch_size, data.n)
+                if perm is not None:
+                    idx = perm[lo:hi]
+                    xb, yb, lb = xp.take(data.x, idx, axis=0), xp.take(data.y, idx, axis=0), xp.take(data.labels, idx, axis=0)
+                else:
+                    xb, yb, lb = data.x[lo:hi], data.y[lo:hi], data.labels[lo:hi]
+                loss, out = model.train_step(xb, yb)
+                nb = hi - lo
+                loss_sum += loss * nb
+                if model.metrics:
+                    correct += metrics.correct_count(xp, out, lb, model.loss.name, model._outputs_logits)
+                seen += nb
+                model.step_in_epoch = step + 1
+                if bad_step is None:
+                    if not math.isfinite(loss):
+                        _raise_nonfinite(epoch, step, model)
+                else:
+                    bad_step = xp.where((bad_step < 0) & ~xp.isfinite(loss), step, bad_step)
+                now = time.perf_counter()
+                if bar.live and now - last_read >= refresh:
+                    last_read = now
+                    _check_bad(bad_step, epoch, model)
+                    bar.update(step + 1, _logs(loss_sum, correct, seen, model))
+                if stop.requested:
+                    break
+            backend.synchronize()
+            wall = time.perf_counter() - t0
+            _check_bad(bad_step, epoch, model)
+            if stop.requested:
+                bar.close(model.step_in_epoch, _logs(loss_sum, correct, max(seen, 1), model), wall, interrupted=True)
+                raise TrainingInterrupted(epoch, model.step_in_epoch, history)
+            logs = _logs(loss_sum, correct, seen, model)
+            if val is not None:
+                logs.update({"val_" + k: v for k, v in evaluate(model, val, batch_size=max(batch_size, 256)).items()})
+            model.epoch, model.step_in_epoch = epoch + 1, 0
+            stats = {"time": wall, "samples_per_sec": seen / wall if wall > 0 else float("inf"), "steps": steps - first}
+            history.record(epoch, logs, stats)
+            bar.close(steps, logs, wall)
+            for cb in callbacks:
+                cb(epoch, logs, stats)
+    return history
+
+
+def _logs(loss_sum, correct, seen, model):
+    logs = {"loss": float(loss_sum) / seen}
+    if model.metrics:
+        logs["accuracy"] = float(correct) / seen
+    return logs
+
+
+def _check_bad(bad_step, epoch, model):
+    if bad_step is not None and int(bad_step) >= 0:
+        _raise_nonfinite(epoch, int(bad_step), model)
+
+
+def _raise_nonfinite(epoch, step, model):
+    lr = model.optimizer.current_learning_rate()
+    raise TrainingError(
+        f"loss became NaN or infinite in epoch {epoch + 1} at step {step + 1}: "
+        f"lower the learning rate (now {lr:g}, try {lr / 10:g})"
+    )
+
+
+def evaluate(model, data, batch_size=256):
+    """Mean loss (and accuracy) over ``data`` (a DeviceDataset) without training."""
+    xp = model.xp
+    loss_sum = xp.zeros((), dtype="float64")
+    correct = xp.zeros((), dtype="float64")
+    for lo in range(0, data.n, batch_size):
+        hi = min(lo + batch_size, data.n)
+        loss, out = model.test_step(data.x[lo:hi], data.y[lo:hi])
+        loss_sum += loss * (hi - lo)
+        if model.metrics:
+            correct += metrics.correct_count(xp, out, data.labels[lo:hi], model.loss.name, model._outputs_logits)
+    return _logs(loss_sum, correct, data.n, model)
+
+
+def predict(model, x, batch_size=256):
+    """Model outputs for ``x`` as one host NumPy array, computed batch by batch on the device."""
+    import numpy
+
+    from .models.network import cast_input
+
+    outs = []
+    for lo in range(0, int(x.shape[0]), batch_size):
+        xb = cast_input(model.backend, x[lo:lo + batch_size])
+        outs.append(model.backend.to_host(model.forward(xb, training=False)))
+    return numpy.concatenate(outs) if outs else numpy.zeros((0, *model.output_shape))

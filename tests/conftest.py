@@ -1,0 +1,56 @@
+"""Shared fixtures: every test that takes ``backend`` runs once per available backend.
+
+On a machine without a GPU that is the CPU alone; with CuPy and a CUDA device
+the same tests run again on the GPU. Set GPUPROP_TEST_BACKENDS=gpu to run only
+the GPU (bench/gpu_check.sh does).
+"""
+
+import os
+import sys
+
+import numpy
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from gpuprop import config  # noqa: E402
+from gpuprop.backend import available_backends, get_backend  # noqa: E402
+
+
+def _backends():
+    wanted = os.environ.get("GPUPROP_TEST_BACKENDS")
+    have = available_backends()
+    if wanted:
+        names = [b.strip() for b in wanted.split(",") if b.strip()]
+        missing = [b for b in names if b not in have]
+        if missing:
+            raise RuntimeError(f"GPUPROP_TEST_BACKENDS asks for {missing} but only {have} are available")
+        return names
+    return have
+
+
+BACKENDS = _backends()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request):
+    """A gpuprop Backend: 'cpu', and 'gpu' when CuPy and a CUDA device are present."""
+    return get_backend(request.param)
+
+
+@pytest.fixture
+def float64():
+    """Run the test with floatx = float64 (gradient checks), restoring the default after."""
+    old = config.floatx()
+    config.set_floatx("float64")
+    yield
+    config.set_floatx(old)
+
+
+@pytest.fixture
+def rng():
+    return numpy.random.default_rng(1234)
+
+
+def pytest_report_header(config):
+    return f"gpuprop backends under test: {', '.join(BACKENDS)}"
