@@ -9,6 +9,16 @@ import math
 import numpy
 
 
+def host_rng(seed):
+    """The host generator every initializer draws from."""
+    return numpy.random.default_rng(seed)
+
+
+def fresh_seed():
+    """A random seed for models built without one; kept on the model so the run can be repeated."""
+    return int(numpy.random.SeedSequence().entropy % 2**31)
+
+
 def _fans(shape):
     """(fan_in, fan_out) as Keras computes them: conv kernels (kh, kw, in, out) scale by kh·kw."""
     if len(shape) == 1:

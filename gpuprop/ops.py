@@ -16,6 +16,14 @@ _GELU_C = 0.044715
 class Ops:
     def __init__(self, xp):
         self.xp = xp
+        self._offsets = {}
+
+    def _row_offsets(self, n, k):
+        """[0, k, 2k, …, (n−1)k], cached: the start of each row in a flattened (n, k) array."""
+        key = (n, k)
+        if key not in self._offsets:
+            self._offsets[key] = self.xp.arange(0, n * k, k)
+        return self._offsets[key]
 
     # --- activations: y = f(x) and dx = dy · f'(x) --------------------------
     def relu(self, x):
@@ -91,22 +99,27 @@ class Ops:
     def softmax_cross_entropy(self, logits, target):
         """loss = −(1/N) Σ y·log softmax(z); dz = (p − y)/N.
 
-        ``target`` is one-hot (N, K) or integer labels (N,). The loss is a
-        0-d device array, so reading it is the caller's choice of sync.
+        ``target`` is one-hot (N, K) or integer labels (N,). With z shifted by
+        its row maximum, log p_i = z_i − log s where s = Σ e^z ≥ 1, so nothing
+        overflows or takes log 0. The loss is a 0-d device array, so reading it
+        is the caller's choice of sync.
         """
         xp = self.xp
         n = logits.shape[0]
-        logp = self.log_softmax(logits)
-        grad = xp.exp(logp)
+        z = logits - logits.max(axis=1, keepdims=True)
+        p = xp.exp(z)
+        s = p.sum(axis=1, keepdims=True)
+        p /= s
         if target.ndim == 1:
-            rows = xp.arange(n)
-            loss = -logp[rows, target].sum() / n
-            grad[rows, target] -= 1
+            # flat positions of (row, label): one gather instead of 2-D fancy indexing
+            picked = self._row_offsets(n, z.shape[1]) + target
+            loss = (xp.log(s).sum() - z.ravel().take(picked).sum()) / n
+            p.ravel()[picked] -= 1
         else:
-            loss = -(target * logp).sum() / n
-            grad -= target
-        grad /= n
-        return loss, grad
+            loss = (xp.log(s).sum() - (target * z).sum()) / n
+            p -= target
+        p *= 1.0 / n
+        return loss, p
 
     def sigmoid_binary_cross_entropy(self, logits, target):
         """loss = mean(softplus(z) − y·z); dz = (σ(z) − y)/n, n = number of elements."""

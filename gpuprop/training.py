@@ -193,12 +193,10 @@ def evaluate(model, data, batch_size=256):
 
 def predict(model, x, batch_size=256):
     """Model outputs for ``x`` as one host NumPy array, computed batch by batch on the device."""
-    import numpy
-
     from .models.network import cast_input
 
-    outs = []
-    for lo in range(0, int(x.shape[0]), batch_size):
-        xb = cast_input(model.backend, x[lo:lo + batch_size])
-        outs.append(model.backend.to_host(model.forward(xb, training=False)))
-    return numpy.concatenate(outs) if outs else numpy.zeros((0, *model.output_shape))
+    xp = model.xp
+    outs = [model.forward(cast_input(model.backend, x[lo:lo + batch_size]), training=False)
+            for lo in range(0, int(x.shape[0]), batch_size)]
+    out = xp.concatenate(outs) if outs else xp.zeros((0, *model.output_shape))
+    return model.backend.to_host(out)

@@ -6,9 +6,7 @@ take the loss and its gradient, run the layers backward in reverse order
 then let the optimizer update every parameter in place.
 """
 
-import numpy
-
-from .. import config, losses, metrics
+from .. import config, initializers, losses, metrics
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend
 from ..layers.base import Layer
@@ -21,7 +19,7 @@ class Network:
         self.layers = []
         self.backend = get_backend(device)
         self.xp = self.backend.xp
-        self.seed = int(seed) if seed is not None else int(numpy.random.SeedSequence().entropy % 2**31)
+        self.seed = int(seed) if seed is not None else initializers.fresh_seed()
         self.name = name or "sequential"
         self.built = False
         self.optimizer = None
@@ -45,7 +43,7 @@ class Network:
         shape = self.layers[0].input_shape if input_shape is None else tuple(input_shape)
         if shape is None:
             raise ValueError("the model does not know its input shape: pass input_shape= to the first layer")
-        rng = numpy.random.default_rng(self.seed)  # host draws: same weights on every backend
+        rng = initializers.host_rng(self.seed)  # host draws: same weights on every backend
         used = set()
         for i, layer in enumerate(self.layers):
             if layer.name is None or layer.name in used:

@@ -1,0 +1,110 @@
+"""The backend object: choice, errors, data movement, randomness, windows; and the import rule."""
+
+import pathlib
+import re
+
+import numpy
+import pytest
+
+import gpuprop
+from gpuprop.backend import get_backend
+from gpuprop.errors import BackendError
+
+ROOT = pathlib.Path(gpuprop.__file__).parent
+
+
+def test_cpu_backend_is_numpy():
+    b = get_backend("cpu")
+    assert b.name == "cpu" and b.xp is numpy and not b.is_gpu
+    assert get_backend("CPU") is b and get_backend(b) is b
+
+
+def test_auto_says_what_it_took_and_why():
+    b = get_backend("auto")
+    assert b.name in ("cpu", "gpu")
+    assert b.reason.startswith("auto")
+    if "gpu" not in gpuprop.available_backends():
+        assert b.name == "cpu"
+
+
+@pytest.mark.skipif("gpu" in gpuprop.available_backends(), reason="this machine has a GPU, so asking for one succeeds")
+@pytest.mark.parametrize("spec", ["gpu", "gpu:0", "cuda"])
+def test_asking_for_an_absent_gpu_is_one_clear_sentence(spec):
+    with pytest.raises(BackendError) as info:
+        get_backend(spec)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert re.search(r"CuPy|CUDA|GPU", msg) and "--device cpu" in msg
+
+
+def test_disabled_gpu_env(monkeypatch):
+    monkeypatch.setenv("GPUPROP_DISABLE_GPU", "1")
+    from gpuprop import backend as mod
+
+    with pytest.raises(BackendError, match="GPUPROP_DISABLE_GPU"):
+        mod._import_cupy()
+
+
+@pytest.mark.parametrize("spec", ["tpu", "gpu:x", "gpu:-1"])
+def test_bad_device_names(spec):
+    with pytest.raises(BackendError, match="device|gpu"):
+        get_backend(spec)
+
+
+def test_round_trip_and_dtype(backend):
+    host = numpy.arange(12, dtype="float64").reshape(3, 4)
+    dev = backend.asarray(host, dtype="float32")
+    assert dev.dtype == numpy.float32
+    back = backend.to_host(dev)
+    assert isinstance(back, numpy.ndarray)
+    numpy.testing.assert_array_equal(back, host.astype("float32"))
+
+
+def test_rng_is_seeded(backend):
+    a = backend.to_host(backend.rng(5).permutation(100))
+    b = backend.to_host(backend.rng(5).permutation(100))
+    c = backend.to_host(backend.rng((5, 1)).permutation(100))
+    numpy.testing.assert_array_equal(a, b)
+    assert not numpy.array_equal(a, c)
+    assert sorted(a.tolist()) == list(range(100))
+
+
+@pytest.mark.parametrize("kh,kw,sh,sw", [(3, 3, 1, 1), (2, 3, 2, 1), (3, 2, 2, 2)])
+def test_windows_view_matches_explicit_slices(backend, kh, kw, sh, sw):
+    host = numpy.random.default_rng(0).standard_normal((2, 7, 6, 3))
+    win = backend.to_host(backend.windows(backend.asarray(host), kh, kw, sh, sw))
+    ho, wo = (7 - kh) // sh + 1, (6 - kw) // sw + 1
+    assert win.shape == (2, ho, wo, kh, kw, 3)
+    for i in range(ho):
+        for j in range(wo):
+            numpy.testing.assert_array_equal(win[:, i, j], host[:, i * sh:i * sh + kh, j * sw:j * sw + kw, :])
+
+
+def test_floatx_policy():
+    from gpuprop import config
+
+    assert config.floatx() == "float32"
+    with pytest.raises(ValueError):
+        config.set_floatx("float8")
+
+
+# Files that hold array math on device arrays: they must reach numpy/cupy only through the backend.
+_MATH_DIRS = ["layers", "optimizers"]
+_MATH_FILES = ["ops.py", "losses.py", "metrics.py", "training.py", "models/network.py", "models/sequential.py"]
+
+
+def test_layer_loss_optimizer_code_never_imports_an_array_library():
+    files = [p for d in _MATH_DIRS for p in (ROOT / d).glob("*.py")] + [ROOT / f for f in _MATH_FILES]
+    offenders = []
+    for path in files:
+        text = path.read_text()
+        if re.search(r"^\s*(import|from)\s+(numpy|cupy)\b", text, re.M):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+
+
+def test_only_backend_and_kernels_import_cupy():
+    offenders = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")
+                 if re.search(r"^\s*(import|from)\s+cupy\b", p.read_text(), re.M)
+                 and p.name not in ("backend.py", "kernels_gpu.py") and "benchmarks" not in p.parts]
+    assert offenders == []
