@@ -61,6 +61,10 @@ class Backend:
         """A generator on this device. ``seed`` may be an int or a tuple of ints."""
         return self.xp.random.default_rng(_seed_words(seed))
 
+    def permutation(self, seed, n):
+        """A random permutation of range(n) on this device, fixed by ``seed``."""
+        return self.rng(seed).permutation(n)
+
     # --- views for convolution --------------------------------------------
     def windows(self, x, kh, kw, sh, sw):
         """Sliding ``kh×kw`` windows of NHWC ``x`` with strides ``(sh, sw)`` as a view.
@@ -116,6 +120,10 @@ class CupyBackend(Backend):
     def rng(self, seed):
         with self.device:
             return self.xp.random.default_rng(_seed_int(seed))
+
+    def permutation(self, seed, n):
+        # CuPy's Generator has no permutation(); ranking uniform draws gives one on the device.
+        return self.xp.argsort(self.rng(seed).random(n))
 
     def _as_strided(self, x, shape, strides):
         return self.xp.lib.stride_tricks.as_strided(x, shape=shape, strides=strides)

@@ -102,7 +102,7 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
     with _StopFlag() as stop:
         for epoch in range(initial_epoch, epochs):
             first = initial_step if epoch == initial_epoch else 0
-            perm = backend.rng((model.seed, epoch)).permutation(data.n) if shuffle else None
+            perm = backend.permutation((model.seed, epoch), data.n) if shuffle else None
             for i, layer in enumerate(dropouts):
                 layer.rng = backend.rng((model.seed, epoch, i + 1))
             bar = EpochProgress(epoch, epochs, steps, verbose, log)

@@ -61,9 +61,9 @@ def test_round_trip_and_dtype(backend):
 
 
 def test_rng_is_seeded(backend):
-    a = backend.to_host(backend.rng(5).permutation(100))
-    b = backend.to_host(backend.rng(5).permutation(100))
-    c = backend.to_host(backend.rng((5, 1)).permutation(100))
+    a = backend.to_host(backend.permutation(5, 100))
+    b = backend.to_host(backend.permutation(5, 100))
+    c = backend.to_host(backend.permutation((5, 1), 100))
     numpy.testing.assert_array_equal(a, b)
     assert not numpy.array_equal(a, c)
     assert sorted(a.tolist()) == list(range(100))
