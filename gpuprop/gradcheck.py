@@ -48,6 +48,7 @@ def check_layer(layer, x, backend="cpu", h=1e-6, max_checks=64, seed=0):
     if not layer.built:
         layer.dtype = "float64"
         layer.build(tuple(x.shape[1:]), backend, rng)
+    _require_float64(layer.params.values(), f"layer {layer.name or type(layer).__name__}")
     layer.need_input_grad = True
     steps = [layer] + ([layer.activation] if layer.activation is not None else [])
     rng_state = _freeze_rngs(steps, backend)
@@ -60,7 +61,8 @@ def check_layer(layer, x, backend="cpu", h=1e-6, max_checks=64, seed=0):
         return y
 
     y = run()
-    proj = backend.asarray(rng.standard_normal(tuple(y.shape)))
+    # its own stream: a projection equal to x would hide errors (BatchNorm's dx ⟂ x)
+    proj = backend.asarray(numpy.random.default_rng([seed, 1]).standard_normal(tuple(y.shape)))
 
     def loss():
         return float((run() * proj).sum())
@@ -101,6 +103,7 @@ def check_model(model, x, y, h=1e-6, max_checks=32, seed=0):
     y = backend.asarray(y)
     if not model.built:
         model.build(tuple(x.shape[1:]))
+    _require_float64(model.params, "model")
     rng_state = _freeze_rngs(model._train_steps, backend)
 
     def forward():
@@ -135,6 +138,14 @@ def gradcheck(obj, x, y=None, **kwargs):
     if hasattr(obj, "train_step"):
         return check_model(obj, x, y, **kwargs)
     raise TypeError(f"gradcheck takes a layer, a loss or a model, not {type(obj).__name__}")
+
+
+def _require_float64(params, what):
+    """Central differences in float32 are noise: refuse rather than report spurious errors."""
+    bad = {str(p.dtype) for p in params if str(p.dtype) != "float64"}
+    if bad:
+        raise ValueError(f"{what} has {', '.join(sorted(bad))} weights: gradcheck needs float64; "
+                         "call gpuprop.config.set_floatx('float64') before building it")
 
 
 def _freeze_rngs(steps, backend):

@@ -92,10 +92,11 @@ class CategoricalCrossentropy(Loss):
 
     def loss_and_grad_from_output(self, y_true, y_pred):
         # dp = −y / (N·p), with p clipped as Keras does so log 0 never happens
-        xp, eps, n = self.ops.xp, config.epsilon(), y_pred.shape[0]
+        # n counts samples × positions: a rank-3 (N, T, K) output averages over N·T, as Keras does
+        xp, eps, n = self.ops.xp, config.epsilon(), y_pred.size // y_pred.shape[-1]
         p = xp.clip(y_pred, eps, 1 - eps)
         loss = -(y_true * xp.log(p)).sum() / n
-        return loss, -(y_true / p) / n
+        return loss, _through_clip(-(y_true / p) / n, y_pred, eps)
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
@@ -110,9 +111,9 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     def loss_and_grad_from_output(self, y_true, y_pred):
         xp = self.ops.xp
         labels = y_true.reshape(-1).astype("int64", copy=False)
-        onehot = xp.zeros_like(y_pred)
+        onehot = xp.zeros((labels.shape[0], y_pred.shape[-1]), dtype=y_pred.dtype)
         onehot[xp.arange(labels.shape[0]), labels] = 1
-        return super().loss_and_grad_from_output(onehot, y_pred)
+        return super().loss_and_grad_from_output(onehot.reshape(y_pred.shape), y_pred)
 
 
 class BinaryCrossentropy(Loss):
@@ -129,7 +130,13 @@ class BinaryCrossentropy(Loss):
         y = y_true.reshape(y_pred.shape)
         p = xp.clip(y_pred, eps, 1 - eps)
         loss = -(y * xp.log(p) + (1 - y) * xp.log(1 - p)).sum() / n
-        return loss, (p - y) / (p * (1 - p)) / n
+        return loss, _through_clip((p - y) / (p * (1 - p)) / n, y_pred, eps)
+
+
+def _through_clip(grad, y_pred, eps):
+    """Where the clip was active the loss is flat in y_pred, so the gradient there is 0."""
+    grad *= (y_pred > eps) & (y_pred < 1 - eps)
+    return grad
 
 
 _ALIASES = {

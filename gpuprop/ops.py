@@ -92,8 +92,8 @@ class Ops:
     # --- losses fused with their output activation --------------------------
     def log_softmax(self, logits):
         """log p = z − log Σ e^z with z = logits − max: finite for logits of any size."""
-        z = logits - logits.max(axis=1, keepdims=True)
-        z -= self.xp.log(self.xp.exp(z).sum(axis=1, keepdims=True))
+        z = logits - logits.max(axis=-1, keepdims=True)
+        z -= self.xp.log(self.xp.exp(z).sum(axis=-1, keepdims=True))
         return z
 
     def softmax_cross_entropy(self, logits, target):
@@ -105,6 +105,10 @@ class Ops:
         is the caller's choice of sync.
         """
         xp = self.xp
+        shape = logits.shape
+        if logits.ndim > 2:  # (N, T, K): every position is a sample, as Keras averages over N·T
+            logits = logits.reshape(-1, shape[-1])
+            target = target.reshape(-1, shape[-1]) if target.ndim > 1 else target
         n = logits.shape[0]
         z = logits - logits.max(axis=1, keepdims=True)
         p = xp.exp(z)
@@ -119,7 +123,7 @@ class Ops:
             loss = (xp.log(s).sum() - (target * z).sum()) / n
             p -= target
         p *= 1.0 / n
-        return loss, p
+        return loss, p.reshape(shape)
 
     def sigmoid_binary_cross_entropy(self, logits, target):
         """loss = mean(softplus(z) − y·z); dz = (σ(z) − y)/n, n = number of elements."""

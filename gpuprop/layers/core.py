@@ -31,7 +31,13 @@ class Reshape(Layer):
         self.target_shape = tuple(target_shape)
 
     def compute_output_shape(self, input_shape):
-        return self.target_shape
+        # One -1 may stand for the remaining size, as in Keras; later layers need the real number.
+        target, size = list(self.target_shape), math.prod(input_shape)
+        if -1 in target:
+            target[target.index(-1)] = size // max(1, -math.prod(target))
+        if math.prod(target) != size:
+            raise ValueError(f"cannot reshape {tuple(input_shape)} ({size} values) to {self.target_shape}")
+        return tuple(target)
 
     def forward(self, x, training=False):
         self._shape = x.shape
