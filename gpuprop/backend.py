@@ -88,6 +88,10 @@ class Backend:
         """One line naming the device, for the CLI's 'device:' line."""
         return f"cpu (NumPy {numpy.__version__})"
 
+    def runtime_versions(self):
+        """Driver/runtime facts for ``gpuprop info``: empty on the CPU."""
+        return {}
+
 
 class CupyBackend(Backend):
     """CuPy on one CUDA device. Only this class and ``kernels_gpu`` import cupy."""
@@ -131,6 +135,15 @@ class CupyBackend(Backend):
     def memory_info(self):
         free, total = self.xp.cuda.runtime.memGetInfo()
         return {"used": total - free, "total": total}
+
+    def runtime_versions(self):
+        rt = self.xp.cuda.runtime
+
+        def version(v):
+            return f"{v // 1000}.{(v % 1000) // 10}"
+
+        return {"CUDA driver": version(rt.driverGetVersion()), "CUDA runtime": version(rt.runtimeGetVersion()),
+                "GPU count": str(rt.getDeviceCount())}
 
     def describe(self):
         props = self.xp.cuda.runtime.getDeviceProperties(self.device_id)

@@ -102,6 +102,9 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
     with _StopFlag() as stop:
         for epoch in range(initial_epoch, epochs):
             first = initial_step if epoch == initial_epoch else 0
+            if first >= steps:  # a checkpoint taken after the epoch's last step: that epoch is done
+                model.epoch, model.step_in_epoch = epoch + 1, 0
+                continue
             perm = backend.permutation((model.seed, epoch), data.n) if shuffle else None
             for i, layer in enumerate(dropouts):
                 layer.rng = backend.rng((model.seed, epoch, i + 1))
@@ -142,7 +145,7 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
             backend.synchronize()
             wall = time.perf_counter() - t0
             _check_bad(bad_step, epoch, model)
-            if stop.requested:
+            if stop.requested and model.step_in_epoch < steps:
                 bar.close(model.step_in_epoch, _logs(loss_sum, correct, max(seen, 1), model), wall, interrupted=True)
                 raise TrainingInterrupted(epoch, model.step_in_epoch, history)
             logs = _logs(loss_sum, correct, seen, model)
@@ -154,6 +157,8 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
             bar.close(steps, logs, wall)
             for cb in callbacks:
                 cb(epoch, logs, stats)
+            if stop.requested:  # Ctrl-C came during the epoch's last step: the epoch is complete
+                raise TrainingInterrupted(epoch + 1, 0, history)
     return history
 
 

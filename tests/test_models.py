@@ -210,3 +210,22 @@ def test_keras_style_strings_and_errors():
         layers.Dense(3, activation="swishy")
     model.compile("sgd", "mse")
     assert model.optimizer.learning_rate == 0.01
+
+
+def test_metadata_travels_with_the_checkpoint(tmp_path):
+    x, y = blobs(n=64)
+    model = mlp("cpu")
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=1, verbose=0)
+    model.save(tmp_path / "m.npz", metadata={"dataset": "fashion-mnist", "batch_size": 32})
+    assert load_model(tmp_path / "m.npz", device="cpu").metadata == {"dataset": "fashion-mnist", "batch_size": 32}
+
+
+def test_position_after_an_epochs_last_step_resumes_at_the_next_epoch():
+    x, y = blobs(n=64)
+    model = mlp("cpu")
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    model.epoch, model.step_in_epoch = 0, 2  # as if stopped after step 2 of 2 of the first epoch
+    history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    assert history.epoch == [1] and model.epoch == 2 and model.optimizer.iterations == 4

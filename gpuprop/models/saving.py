@@ -10,6 +10,7 @@ crash never leaves half a checkpoint.
 import json
 import os
 import tempfile
+import zipfile
 
 import numpy
 
@@ -21,14 +22,15 @@ FORMAT = "gpuprop-checkpoint"
 VERSION = 1
 
 
-def save_model(model, filepath):
+def save_model(model, filepath, metadata=None):
+    """Write ``model`` to ``filepath``; ``metadata`` is any JSON-able dict kept beside it (``model.metadata``)."""
     if not model.built:
         raise ValueError("build or train the model before saving it")
     header = {
         "format": FORMAT, "version": VERSION, "model": model.get_config(), "seed": model.seed,
         "input_shape": list(model.layers[0].input_shape),
         "epoch": model.epoch, "step_in_epoch": model.step_in_epoch,
-        "compile": None,
+        "compile": None, "metadata": metadata if metadata is not None else getattr(model, "metadata", {}),
     }
     arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
     if model.optimizer is not None:
@@ -56,6 +58,9 @@ def load_model(filepath, device="auto", compile=True):
     from .sequential import Sequential
 
     filepath = os.fspath(filepath)
+    if os.path.isfile(filepath) and not zipfile.is_zipfile(filepath):
+        raise CheckpointError(f"{filepath} is not an .npz file, so not a gpuprop checkpoint: "
+                              "pass a file written by model.save() or --checkpoint")
     try:
         with numpy.load(filepath, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
@@ -97,6 +102,7 @@ def _rebuild(header, arrays, device, compile):
     n_weights = sum(1 for k in arrays if k.startswith("weight_"))
     model.set_weights([arrays[f"weight_{i}"] for i in range(n_weights)])
     model.epoch, model.step_in_epoch = header["epoch"], header["step_in_epoch"]
+    model.metadata = dict(header.get("metadata") or {})
     comp = header.get("compile")
     if compile and comp:
         from .. import losses

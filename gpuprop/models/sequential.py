@@ -20,6 +20,7 @@ class Sequential(Network):
         super().__init__(layers, device=device, seed=seed, name=name)
         self.epoch = 0
         self.step_in_epoch = 0
+        self.metadata = {}  # free-form, saved in checkpoints (the CLI records dataset and batch size)
 
     def _ensure_built(self, x):
         if not self.built:
@@ -73,11 +74,11 @@ class Sequential(Network):
             self.build(tuple(x.shape[1:]))
         return self.forward(cast_input(self.backend, x), training=training)
 
-    def save(self, filepath):
+    def save(self, filepath, metadata=None):
         """Write architecture, weights, optimizer state and training position atomically (.npz, no pickle)."""
         from .saving import save_model
 
-        save_model(self, filepath)
+        save_model(self, filepath, metadata)
 
     def get_config(self):
         return {"name": self.name, "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
