@@ -1,97 +1,22 @@
-"""`gpuprop train`: fit a zoo model on MNIST or Fashion-MNIST, Keras-style output, resumable.
-
-Also holds the options the other subcommands share (dataset, device, --json).
-"""
+"""`gpuprop train`: fit a zoo model on MNIST or Fashion-MNIST, Keras-style output, resumable."""
 
 import json
 import math
-import os
-import re
 import shlex
 import signal
-import sys
 
 import click
 import numpy
 
 from ..errors import GpupropError, TrainingError
 from .errors import EXIT_INTERRUPTED, debug_option, debugging
+from .options import check_input_shape, data_dir_option, dataset_option, device_option, ensure_parent, human_stream, \
+    json_option, load_dataset
+from .report import describe_optimizer, position, read_metrics, require_matplotlib, rows_from_history, save_plot, \
+    summary, summary_lines
 
 # Keras' default learning rate of each optimizer; momentum is SGD(momentum=0.9).
 LEARNING_RATES = {"sgd": 0.01, "momentum": 0.01, "adam": 0.001, "adamw": 0.001, "rmsprop": 0.001}
-_DEVICE_RE = re.compile(r"^(auto|cpu|gpu|cuda)(:\d+)?$")
-
-
-# --- options shared with evaluate / predict -------------------------------------------
-def _dataset_name(ctx, param, value):
-    """Canonical dataset name; case, '-' and '_' are ignored (fashion_mnist works)."""
-    if value is None:
-        return None
-    from .. import datasets
-
-    try:
-        module = datasets.get(value)
-    except GpupropError:
-        raise click.BadParameter(f"{value!r} is not one of {', '.join(datasets.names())}") from None
-    return next(name for name, m in datasets.DATASETS.items() if m is module)
-
-
-def _device_spec(ctx, param, value):
-    key = str(value).strip().lower()
-    m = _DEVICE_RE.match(key)
-    if not m or (m.group(2) and m.group(1) in ("auto", "cpu")):
-        raise click.BadParameter(f"{value!r}: use auto, cpu, gpu or gpu:N")
-    return key
-
-
-def dataset_option(default="mnist", help="Dataset: its test split is the validation data."):
-    return click.option("--dataset", default=default, callback=_dataset_name, show_default=default is not None,
-                        metavar="mnist|fashion-mnist", help=help)
-
-
-data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False), default=None,
-    help="Folder with the four IDX files [default: $GPUPROP_DATA_DIR, the cache, /usr/share/datasets, "
-         "else download].")
-device_option = click.option("--device", default="auto", show_default=True, callback=_device_spec,
-                             metavar="auto|cpu|gpu|gpu:N",
-                             help="Where to compute; auto takes the GPU when CuPy finds one.")
-json_option = click.option("--json", "as_json", is_flag=True,
-                           help="Print one JSON object on stdout; human-readable output goes to stderr.")
-
-
-def human_stream(as_json):
-    """stdout, or stderr when stdout carries the JSON object."""
-    return sys.stderr if as_json else sys.stdout
-
-
-def load_dataset(name, data_dir, quiet=False):
-    """``(spec, (x_train, y_train), (x_test, y_test), folder)`` as uint8 arrays; folder may be None."""
-    from .. import datasets
-    from ..datasets import sources
-
-    module = datasets.get(name)
-    train, test = module.load_data(data_dir=data_dir, progress=False if quiet else None)
-    try:  # only to tell the user where the files came from
-        folder = str(next(iter(sources.locate(module.SPEC, data_dir=data_dir, download=False).values())).parent)
-    except GpupropError:
-        folder = None
-    return module.SPEC, train, test, folder
-
-
-def check_input_shape(model, images, source):
-    want = tuple(model.layers[0].input_shape or ())
-    if tuple(images.shape[1:]) != want:
-        raise GpupropError(f"{source} expects inputs of shape {want}, but the images are {tuple(images.shape[1:])}")
-
-
-def ensure_parent(path):
-    """Create the folder that will hold ``path``, so a save after the first epoch cannot fail on it."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as exc:
-        raise GpupropError(f"cannot create the folder {folder} for {path} ({exc.strerror or exc})") from None
 
 
 def _hidden(ctx, param, value):
@@ -284,106 +209,3 @@ def _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs,
 
 
 # --- reporting ------------------------------------------------------------------------
-def describe_optimizer(opt):
-    name = type(opt).__name__.lower()
-    if getattr(opt, "momentum", 0) and name == "sgd":
-        name += f" with momentum {opt.momentum:g}"
-    lr = opt.learning_rate
-    return f"{name}, learning rate {lr:g}" if isinstance(lr, (int, float)) else f"{name}, {type(lr).__name__} schedule"
-
-
-def position(model, steps):
-    if model.step_in_epoch:
-        return f"epoch {model.epoch + 1}, step {model.step_in_epoch}/{steps}"
-    return f"the end of epoch {model.epoch}"
-
-
-def steady_throughput(stats):
-    """(samples/s over the epochs after the first, whether the first was left out); all epochs when only one."""
-    used = stats[1:] if len(stats) >= 2 else stats
-    seconds = sum(s["time"] for s in used)
-    samples = sum(s["samples_per_sec"] * s["time"] for s in used)
-    return (samples / seconds if seconds > 0 else None), len(stats) >= 2
-
-
-def summary(model, backend, history, final, dataset, batch_size, checkpoint):
-    """The run's outcome as plain JSON values (what --json prints)."""
-    from ..zoo import describe
-
-    stats = history.stats if history is not None else []
-    speed, excluded = steady_throughput(stats) if stats else (None, False)
-    opt = model.optimizer
-    lr = opt.learning_rate
-    return {
-        "dataset": dataset, "model": model.name, "architecture": describe(model), "params": model.count_params(),
-        "device": backend.spec, "device_description": backend.describe(), "device_reason": backend.reason,
-        "optimizer": type(opt).__name__.lower(), "momentum": getattr(opt, "momentum", None),
-        "learning_rate": lr if isinstance(lr, (int, float)) else None, "batch_size": batch_size, "seed": model.seed,
-        "epochs": model.epoch, "epochs_run": len(stats),
-        **{k: final.get(k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")},
-        "samples_per_sec": speed, "first_epoch_excluded": excluded,
-        "train_time": sum(s["time"] for s in stats),
-        "epoch_times": [s["time"] for s in stats], "epoch_samples_per_sec": [s["samples_per_sec"] for s in stats],
-        "history": history.history if history is not None else {},
-        "checkpoint": checkpoint,
-    }
-
-
-def summary_lines(s, title, n_test):
-    lines = []
-    if s["val_accuracy"] is not None:
-        lines.append(f"final: val_accuracy {s['val_accuracy']:.4f} - val_loss {s['val_loss']:.4f} "
-                     f"on the {title} test split ({n_test:,} images)")
-    if s["samples_per_sec"] is not None:
-        n = s["epochs_run"]
-        which = (f"epochs 2-{n} of this run; epoch 1 left out as warm-up" if n > 2 else
-                 "epoch 2 of this run; epoch 1 left out as warm-up" if n == 2 else "a single epoch, warm-up included")
-        lines.append(f"throughput: {s['samples_per_sec']:,.0f} samples/s on {s['device']}, "
-                     f"training steps only ({which})")
-    if s["checkpoint"]:
-        lines.append(f"checkpoint: {s['checkpoint']} ({s['epochs']} epoch(s) done)")
-    return lines
-
-
-def require_matplotlib():
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise GpupropError("--plot needs matplotlib, which is not installed: pip install 'gpuprop[plot]'") from None
-
-
-def read_metrics(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def rows_from_history(history):
-    if history is None:
-        return []
-    return [{"epoch": e + 1, **{k: v[i] for k, v in history.history.items()}} for i, e in enumerate(history.epoch)]
-
-
-def save_plot(rows, path, title):
-    """Loss and accuracy per epoch, training and validation, side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # no display needed
-    import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = [r["epoch"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key in zip(axes, ("loss", "accuracy")):
-        for prefix, label in (("", "training"), ("val_", "validation (test split)")):
-            values = [r.get(prefix + key) for r in rows]
-            if any(v is not None for v in values):
-                ax.plot(epochs, values, "o-", label=label)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(key)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
