@@ -31,14 +31,23 @@ class Adam(Optimizer):
         if fused is not None:
             fused(p, g, slots["m"], slots["v"], lr_t, b1, b2, eps_t, decay)
             return
-        m, v = slots["m"], slots["v"]
+        m, v, tmp = slots["m"], slots["v"], self.scratch(p)
         if decay != 1.0:
             p *= decay
+        # β·s + (1−β)·x written as β·(s − x) + x: in place, no temporaries (each pass counts on a CPU)
+        m -= g
         m *= b1
-        m += (1 - b1) * g
+        m += g
+        xp = self.xp
+        xp.multiply(g, g, out=tmp)
+        v -= tmp
         v *= b2
-        v += (1 - b2) * g * g
-        p -= lr_t * m / (self.xp.sqrt(v) + eps_t)
+        v += tmp
+        xp.sqrt(v, out=tmp)
+        tmp += eps_t
+        xp.divide(m, tmp, out=tmp)
+        tmp *= lr_t
+        p -= tmp
 
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}

@@ -35,6 +35,7 @@ class Optimizer:
         self.backend = backend
         self.xp = backend.xp
         self.slots = [{s: self.xp.zeros_like(p) for s in self.slot_names} for p in params]
+        self._scratch = {}
 
     def current_learning_rate(self, step=None):
         """The learning rate for ``step`` (default: the step about to be taken), as a float."""
@@ -69,6 +70,13 @@ class Optimizer:
 
     def update_step(self, param, grad, slots, lr):
         raise NotImplementedError
+
+    def scratch(self, param):
+        """A work array shaped like ``param``, reused every step (not state: never saved)."""
+        tmp = self._scratch.get(id(param))
+        if tmp is None or tmp.shape != param.shape or tmp.dtype != param.dtype:
+            tmp = self._scratch[id(param)] = self.xp.empty_like(param)
+        return tmp
 
     # --- checkpointing ------------------------------------------------------------
     def get_config(self):

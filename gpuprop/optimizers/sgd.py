@@ -27,8 +27,13 @@ class SGD(Optimizer):
             else:
                 b *= self.momentum
                 b += g
-            g = g + self.momentum * b if self.nesterov else b
-        p -= lr * g if lr != 1.0 else g
+            if self.nesterov:
+                g = g + self.momentum * b
+            else:
+                g = b
+        tmp = self.scratch(p)
+        self.xp.multiply(g, lr, out=tmp)
+        p -= tmp
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
