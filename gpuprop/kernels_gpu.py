@@ -47,8 +47,8 @@ class CupyOps(Ops):
     def relu_backward(self, dy, y):
         return _relu_backward(y, dy)
 
-    def sigmoid(self, x):
-        return _sigmoid(x)
+    def sigmoid(self, x, out=None):
+        return _sigmoid(x) if out is None else _sigmoid(x, out)
 
     def sigmoid_backward(self, dy, y):
         return _sigmoid_backward(y, dy)

@@ -26,9 +26,9 @@ class Ops:
         return self._offsets[key]
 
     # --- activations: y = f(x) and dx = dy · f'(x) --------------------------
-    def relu(self, x):
+    def relu(self, x, out=None):
         """y = max(x, 0)."""
-        return self.xp.maximum(x, 0)
+        return self.xp.maximum(x, 0, out=out)
 
     def relu_backward(self, dy, y):
         """dx = dy · [y > 0]."""
@@ -43,9 +43,10 @@ class Ops:
         """dx = dy · (1 if x > 0 else a)."""
         return self.xp.where(x > 0, dy, dy * negative_slope)
 
-    def sigmoid(self, x):
+    def sigmoid(self, x, out=None):
         """y = 1 / (1 + e⁻ˣ), computed as (1 + tanh(x/2)) / 2, which never overflows."""
-        y = self.xp.tanh(x * 0.5)
+        y = self.xp.multiply(x, 0.5, out=out)
+        self.xp.tanh(y, out=y)
         y += 1
         y *= 0.5
         return y
@@ -55,9 +56,9 @@ class Ops:
         dy *= y * (1 - y)
         return dy
 
-    def tanh(self, x):
+    def tanh(self, x, out=None):
         """y = tanh x."""
-        return self.xp.tanh(x)
+        return self.xp.tanh(x, out=out)
 
     def tanh_backward(self, dy, y):
         """dx = dy · (1 − y²)."""

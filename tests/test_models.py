@@ -229,3 +229,14 @@ def test_position_after_an_epochs_last_step_resumes_at_the_next_epoch():
     model.epoch, model.step_in_epoch = 0, 2  # as if stopped after step 2 of 2 of the first epoch
     history = model.fit(x, y, batch_size=32, epochs=2, verbose=0)
     assert history.epoch == [1] and model.epoch == 2 and model.optimizer.iterations == 4
+
+
+def test_standalone_activation_never_overwrites_the_callers_data(backend):
+    x = numpy.random.default_rng(0).standard_normal((8, 4)).astype("float32")
+    before = x.copy()
+    model = gpuprop.Sequential([layers.Activation("relu", input_shape=(4,)), layers.Dense(2, activation="tanh")],
+                               device=backend, seed=0)
+    model.compile("sgd", "mse")
+    model.train_on_batch(x, numpy.zeros((8, 2), "float32"))
+    model.predict(x)
+    numpy.testing.assert_array_equal(x, before)

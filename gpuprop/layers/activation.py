@@ -34,18 +34,22 @@ class Activation(Layer):
             raise ValueError(f"unknown activation {activation!r}: use one of {', '.join(names())}")
         self.kind = "linear" if key in _IDENTITY else key
         self.identity = self.kind == "linear"
+        # Set by a layer whose own output nobody else holds (Dense): then functions that
+        # keep only y may overwrite x, saving an allocation and a pass per step.
+        self.inplace = False
         self._kept = None
 
     def build_params(self, input_shape, rng):
         if not self.identity:
             fwd, bwd, self._needs = _TABLE[self.kind]
             self._fwd = getattr(self.backend.ops, fwd)
+            self._overwrite = self.inplace and self._needs == "y" and self.kind != "softmax"
             self._bwd = getattr(self.backend.ops, bwd)
 
     def forward(self, x, training=False):
         if self.identity:
             return x
-        y = self._fwd(x)
+        y = self._fwd(x, out=x) if self._overwrite else self._fwd(x)
         if training:
             self._kept = y if self._needs == "y" else x
         return y

@@ -14,7 +14,11 @@ class Layer:
 
     ``need_input_grad`` is switched off by the model for the first layer, whose
     input gradient nobody reads, so its backward can skip that work.
+    ``output_is_private``: forward returns a fresh array it does not keep, so
+    an attached activation may overwrite it.
     """
+
+    output_is_private = False
 
     def __init__(self, input_shape=None, name=None, activation=None, dtype=None, **kwargs):
         if kwargs.get("batch_input_shape") is not None:
@@ -39,6 +43,7 @@ class Layer:
             from .activation import Activation
 
             act = Activation(activation)
+            act.inplace = self.output_is_private
             self.activation = None if act.identity else act
 
     # --- building -------------------------------------------------------------

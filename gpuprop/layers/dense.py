@@ -10,6 +10,8 @@ class Dense(Layer):
     rank > 2 are treated as Keras does: W acts on the last axis.
     """
 
+    output_is_private = True  # y = x·W + b is fresh and only x is kept
+
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", **kwargs):
         super().__init__(activation=activation, **kwargs)
