@@ -1,0 +1,18 @@
+"""``gpuprop bench``: training-step speed on each device, beside PyTorch and JAX, in one run.
+
+Method in one paragraph: every framework trains the *same* workload (layer
+spec in ``workloads``; gpuprop's Glorot-uniform initial weights copied into
+the peers; same batch, loss and optimizer; float32) on synthetic MNIST-shaped
+batches already resident on the device, so data loading is not measured.
+Each (device, framework) runs in its own worker process (``worker``), so
+thread pools and memory pools of different frameworks never interfere. A
+figure is the median over repeats of K device-synchronised steps after an
+untimed warm-up (``timing``). Achieved GFLOP/s counts the step's matrix
+products analytically (``workloads.flops_per_step``) and is compared with an
+sgemm ceiling measured in the same run (``ceiling``). CPU figures disturbed
+by other processes are flagged and measured again (``machine.OtherLoad``).
+
+Modules: workloads, timing, stats, ceiling, trainer (gpuprop), peers_torch,
+peers_jax, worker, runner, selection, epoch, memory, machine, report,
+scaling, profile.
+"""

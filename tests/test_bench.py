@@ -1,0 +1,213 @@
+"""The benchmark harness: the CLI produces a sane JSON document, the statistics are right,
+the FLOP count follows its formula, and the peers train the very model gpuprop trains.
+
+No timing is asserted: speed depends on the machine; only structure and positivity are.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy
+import pytest
+
+from gpuprop.benchmarks import report, runner, stats, timing, workloads
+from gpuprop.benchmarks.trainer import make
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _cli(*args, timeout=120):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (ROOT, os.environ.get("PYTHONPATH")) if p))
+    return subprocess.run([sys.executable, "-m", "gpuprop.cli.bench", *args], check=False, capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=env)
+
+
+def test_cli_quick_softmax_json(tmp_path):
+    out = tmp_path / "partial.json"
+    res = _cli("--quick", "--workload", "softmax", "--device", "cpu", "--json", "--repeats", "1",
+               "--peers", "none", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["schema"] == runner.SCHEMA
+    for key in ("cpu", "cores", "python", "numpy", "numpy_blas", "torch", "jax", "cupy", "gpu", "date"):
+        assert key in doc["machine"]
+    assert doc["ceilings"]["cpu"]["gflops"] > 0
+    (rec,) = doc["records"]
+    assert (rec["workload"], rec["device"], rec["framework"], rec["status"]) == ("softmax", "cpu", "gpuprop", "ok")
+    for key in ("ms_per_step", "samples_per_s", "gflops", "gflop_per_step", "ceiling_fraction"):
+        assert rec[key] > 0, key
+    assert rec["samples_per_s"] == pytest.approx(32 / (rec["ms_per_step"] / 1000))
+    assert math.isfinite(rec["first_loss"]) and rec["first_loss"] > 0
+    assert json.loads(out.read_text())["records"][0]["ms_per_step"] == rec["ms_per_step"]
+    assert "softmax" in res.stderr  # the table went to stderr
+
+
+def test_cli_rejects_unknown_workload():
+    res = _cli("--workload", "nope", "--device", "cpu")
+    assert res.returncode != 0
+    assert "unknown workload" in res.stderr
+
+
+def test_median_and_quantiles_match_numpy():
+    values = [5.0, 1.0, 4.0, 2.0, 3.0, 10.0]
+    assert stats.median(values) == pytest.approx(numpy.median(values))
+    assert stats.median([3.0, 1.0, 2.0]) == 2.0
+    for q in (0.0, 0.25, 0.5, 0.9, 1.0):
+        assert stats.quantile(values, q) == pytest.approx(numpy.quantile(values, q))
+    with pytest.raises(ValueError):
+        stats.quantile([], 0.5)
+
+
+def test_summarize_spread_ratio_geomean():
+    s = stats.summarize([0.002, 0.001, 0.003])
+    assert s["ms_per_step"] == pytest.approx(2.0)
+    assert (s["ms_min"], s["ms_max"]) == pytest.approx((1.0, 3.0))
+    assert s["spread"] == pytest.approx(1.0)  # (3 − 1) / 2
+    assert stats.ratio(6.0, 3.0) == 2.0
+    assert stats.ratio(1.0, 0.0) is None and stats.ratio(None, 1.0) is None
+    assert stats.geomean([2.0, 8.0]) == pytest.approx(4.0)
+
+
+def test_measure_counts_steps_and_syncs():
+    calls = {"step": 0, "sync": 0}
+    clock = iter(float(i) for i in range(10**6)).__next__  # each clock read advances 1 s
+
+    def step():
+        calls["step"] += 1
+
+    def sync():
+        calls["sync"] += 1
+
+    r = timing.measure(step, sync, repeats=4, warmup=2, min_repeat_s=0.5, max_steps=10, clock=clock)
+    assert r["steps_per_repeat"] == 1  # the calibration step "took" 1 s ≥ 0.5 s
+    assert calls["step"] == 2 + 1 + 4 * 1
+    assert r["repeats"] == 4 and len(r["repeat_ms"]) == 4
+    assert timing.steps_for(0.001, 0.25, 1000) == 250
+    assert timing.steps_for(1.0, 0.25, 1000) == 1
+    assert timing.steps_for(1e-9, 0.25, 100) == 100
+
+
+def test_flops_follow_the_documented_formula():
+    soft = workloads.WORKLOADS["softmax"]
+    assert workloads.flops_per_step(soft) == 2 * 32 * 784 * 10 * 2  # first layer: no dx
+    mlp = workloads.WORKLOADS["mlp"]
+    b = 128
+    assert workloads.flops_per_step(mlp) == 2 * b * (784 * 512 * 2 + 512 * 512 * 3 + 512 * 10 * 3)
+    cnn = workloads.WORKLOADS["cnn"]
+    g = workloads.gemms(cnn)
+    assert g[0] == (128 * 26 * 26, 9 * 1, 32, 2)  # conv1 as im2col GEMM, no dx
+    assert g[1] == (128 * 11 * 11, 9 * 32, 64, 3)
+    assert g[2] == (128, 5 * 5 * 64, 128, 3)
+    assert workloads.count_params(mlp) == 784 * 512 + 512 + 512 * 512 + 512 + 5130
+
+
+def test_select_and_peers():
+    assert [w.name for w in workloads.select(["mlp,softmax", "mlp"])] == ["mlp", "softmax"]
+    assert all(w.quick for w in workloads.select(None, quick=True))
+    with pytest.raises(ValueError):
+        workloads.select(["nope"])
+    assert runner.parse_peers("none") == ()
+    assert runner.parse_peers("torch, jax") == ("torch", "jax")
+    assert runner.frameworks_for("gpu", ("torch",)) == ["gpuprop", "torch", "torch-compile"]
+    assert runner.frameworks_for("cpu", ("torch", "jax")) == ["gpuprop", "torch", "jax"]
+    with pytest.raises(ValueError):
+        runner.parse_peers("tensorflow")
+
+
+def test_finish_derives_ratios_and_targets():
+    doc = {"settings": {"devices": ["cpu"], "workloads": ["mlp"]}, "ceilings": {"cpu": {"gflops": 100.0}},
+           "records": [
+               {"workload": "mlp", "device": "cpu", "framework": "gpuprop", "status": "ok", "kind": "step",
+                "ms_per_step": 2.0, "samples_per_s": 64000.0, "gflop_per_step": 0.1, "first_loss": 2.3},
+               {"workload": "mlp", "device": "cpu", "framework": "torch", "status": "ok", "kind": "step",
+                "ms_per_step": 4.0, "samples_per_s": 32000.0, "gflop_per_step": 0.1, "first_loss": 2.3001}]}
+    runner.finish(doc)
+    g, t = doc["records"]
+    assert g["gflops"] == pytest.approx(50.0) and g["ceiling_fraction"] == pytest.approx(0.5)
+    assert t["gpuprop_ratio"] == pytest.approx(2.0) and g["vs"] == {"torch": pytest.approx(2.0)}
+    assert t["first_loss_diff"] == pytest.approx(1e-4)
+    (mlp_target,) = [r for r in report.target_results(doc) if r[0].startswith("MLP")]
+    assert mlp_target[2:] == (pytest.approx(2.0), 1.1, True)
+    assert "mlp" in report.summary(doc)
+
+
+def _one_step_each(name, framework):
+    wl = workloads.WORKLOADS[name]
+    batches = workloads.host_batches(wl, n_batches=1)
+    weights = workloads.reference_weights(wl)
+    out = {}
+    for fw in ("gpuprop", framework):
+        t = make(fw, wl, "cpu")
+        t.load(batches)
+        t.build(weights)
+        losses = [t.loss_value(t.step()) for _ in range(2)]
+        t.sync()
+        out[fw] = losses, t.weights()
+    return out["gpuprop"], out[framework]
+
+
+@pytest.mark.parametrize("name", ["softmax", "mlp-adam"])
+def test_torch_peer_is_the_same_model(name):
+    pytest.importorskip("torch")
+    (gl, gw), (tl, tw) = _one_step_each(name, "torch")
+    numpy.testing.assert_allclose(tl, gl, rtol=1e-5)
+    for a, b in zip(tw, gw):
+        numpy.testing.assert_allclose(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_jax_peer_is_the_same_model():
+    pytest.importorskip("jax")
+    (gl, gw), (jl, jw) = _one_step_each("mlp", "jax")
+    numpy.testing.assert_allclose(jl, gl, rtol=1e-5)
+    for a, b in zip(jw, gw):
+        numpy.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_torch_peer_cnn_weight_layout():
+    pytest.importorskip("torch")
+    ok, why = workloads.available(workloads.WORKLOADS["cnn"])
+    if not ok:
+        pytest.skip(why)
+    wl = workloads.WORKLOADS["cnn"]
+    batches = workloads.host_batches(wl, n_batches=1)
+    weights = workloads.reference_weights(wl)
+    losses = {}
+    for fw in ("gpuprop", "torch"):
+        t = make(fw, wl, "cpu")
+        t.load(batches)
+        t.build(weights)
+        losses[fw] = t.loss_value(t.step())
+        if fw == "torch":  # the layout round-trips: gpuprop order in, gpuprop order out
+            fresh = make("torch", wl, "cpu")
+            fresh.build(weights)
+            for a, b in zip(fresh.weights(), weights):
+                numpy.testing.assert_allclose(a, b, rtol=0, atol=0)
+    assert losses["torch"] == pytest.approx(losses["gpuprop"], rel=1e-4)
+
+
+def test_table_shows_failures_and_disturbed_rows():
+    doc = {"settings": {"devices": ["cpu"], "workloads": ["mlp", "cnn"]},
+           "ceilings": {"cpu": {"gflops": 100.0, "sizes": [{"m": 8, "k": 8, "n": 8, "gflops": 100.0}]}},
+           "records": [
+               {"workload": "cnn", "device": "cpu", "framework": "gpuprop", "status": "n/a", "kind": "step",
+                "batch": 128, "reason": "ImportError: no Conv2D"},
+               {"workload": "mlp", "device": "cpu", "framework": "gpuprop", "status": "ok", "kind": "step",
+                "batch": 128, "ms_per_step": 2.0, "samples_per_s": 64000.0, "gflop_per_step": 0.1,
+                "spread": 0.05, "other_cpu_pct": 60.0}]}
+    runner.finish(doc)
+    text = report.table(doc)
+    lines = text.splitlines()
+    assert lines[2].startswith("mlp") and "gpuprop*" in lines[2]  # rows follow the workload order
+    assert "n/a: ImportError: no Conv2D" in lines[3]
+    assert "unreliable" in text
+
+
+def test_memory_probe_reports_a_positive_peak():
+    from gpuprop.benchmarks import memory
+
+    m = memory.probe("softmax", "gpuprop", "cpu", steps=2)
+    assert m["peak_host_mb"] >= m["host_baseline_mb"] > 0
+    assert m["host_delta_mb"] >= 0
