@@ -7,7 +7,7 @@ learning rate, epsilon, batch size, epochs and per-epoch shuffling. Prints a
 Markdown table for bench/RESULTS.md.
 
     python bench/accuracy.py                       # all three configurations
-    python bench/accuracy.py --configs softmax --dataset fashion-mnist
+    python bench/accuracy.py --configs cnn --seeds 0,1,2    # mean ± std over seeds
 """
 
 import argparse
@@ -86,11 +86,16 @@ def run_torch(data, kind, opt, lr, batch, epochs, seed):
     return acc, wall
 
 
+def _mean_std(values):
+    values = 100 * numpy.asarray(values)
+    return f"{values.mean():.2f}%" + (f" ± {values.std(ddof=1):.2f}" if len(values) > 1 else "")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="fashion-mnist")
     ap.add_argument("--configs", default="softmax,mlp,cnn")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default="0", help="comma list; with several, means and standard deviations")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args()
@@ -98,22 +103,25 @@ def main():
     import gpuprop
 
     data = gpuprop.datasets.get(args.dataset).load_data()
+    seeds = [int(s) for s in args.seeds.split(",")]
     rows = []
     for name in args.configs.split(","):
         model, opt, lr, batch, epochs = CONFIGS[name]
-        ours, ours_wall = run_gpuprop(args.dataset, model, opt, lr, batch, epochs, args.seed, args.device)
-        theirs, theirs_wall = run_torch(data, model, opt, lr, batch, epochs, args.seed)
-        acc = ours["val_accuracy"]
-        rows.append({"config": name, "optimizer": opt, "lr": lr, "batch": batch, "epochs": epochs,
-                     "gpuprop": acc, "torch": theirs, "delta_pp": 100 * (acc - theirs),
-                     "gpuprop_s": ours_wall, "torch_s": theirs_wall})
-        print(f"{name}: gpuprop {acc:.4f} torch {theirs:.4f}", file=sys.stderr, flush=True)
-    print("| model | optimizer, lr | batch | epochs | gpuprop test acc | PyTorch test acc | Δ (pp) | met (≥ −0.5 pp) |")
-    print("|---|---|---|---|---|---|---|---|")
+        ours, theirs = [], []
+        for seed in seeds:
+            result, _ = run_gpuprop(args.dataset, model, opt, lr, batch, epochs, seed, args.device)
+            ours.append(result["val_accuracy"])
+            theirs.append(run_torch(data, model, opt, lr, batch, epochs, seed)[0])
+            print(f"{name} seed {seed}: gpuprop {ours[-1]:.4f} torch {theirs[-1]:.4f}", file=sys.stderr, flush=True)
+        rows.append({"config": name, "optimizer": opt, "lr": lr, "batch": batch, "epochs": epochs, "seeds": seeds,
+                     "gpuprop": ours, "torch": theirs,
+                     "delta_pp": 100 * (float(numpy.mean(ours)) - float(numpy.mean(theirs)))})
+    print("| model | optimizer, lr | batch | epochs | seeds | gpuprop test acc | PyTorch test acc | Δ (pp) | met (≥ −0.5 pp) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         met = "yes" if r["delta_pp"] >= -0.5 else "no"
-        print(f"| {r['config']} | {r['optimizer']} {r['lr']:g} | {r['batch']} | {r['epochs']} | "
-              f"{100 * r['gpuprop']:.2f}% | {100 * r['torch']:.2f}% | {r['delta_pp']:+.2f} | {met} |")
+        print(f"| {r['config']} | {r['optimizer']} {r['lr']:g} | {r['batch']} | {r['epochs']} | {len(r['seeds'])} | "
+              f"{_mean_std(r['gpuprop'])} | {_mean_std(r['torch'])} | {r['delta_pp']:+.2f} | {met} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
