@@ -169,8 +169,7 @@ def test_jax_peer_is_the_same_model():
 def test_torch_peer_cnn_weight_layout():
     pytest.importorskip("torch")
     ok, why = workloads.available(workloads.WORKLOADS["cnn"])
-    if not ok:
-        pytest.skip(why)
+    assert ok, why
     wl = workloads.WORKLOADS["cnn"]
     batches = workloads.host_batches(wl, n_batches=1)
     weights = workloads.reference_weights(wl)
