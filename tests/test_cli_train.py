@@ -94,7 +94,6 @@ def test_trains_on_each_backend(data_dir, backend):
     assert json.loads(proc.stdout)["device"].startswith(backend.name)
 
 
-@pytest.mark.skipif(not hasattr(layers, "Conv2D"), reason="Conv2D not in this build")
 def test_cnn_learns(data_dir):
     proc = run_cli("train", "--data-dir", data_dir, *CPU, "--model", "cnn", "--epochs", "1", "--batch-size", "64",
                    "--json", "--quiet")

@@ -48,7 +48,6 @@ def test_unknown_model_name():
         zoo.build("resnet")
 
 
-@pytest.mark.skipif(not hasattr(layers, "Conv2D"), reason="Conv2D not in this build")
 def test_cnn_is_keras_mnist_convnet(backend):
     model = zoo.cnn(device=backend, seed=0)
     model.build()
