@@ -10,7 +10,7 @@ import time
 import numpy
 import pytest
 
-from gpuprop import layers, load_model
+from gpuprop import load_model
 from tests.idx_files import isolate_data_env, write_fake_mnist
 from tests.test_cli import N_TEST, N_TRAIN, REPO, cli_env, error_line, run_cli
 

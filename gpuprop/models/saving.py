@@ -55,7 +55,6 @@ def save_model(model, filepath, metadata=None):
 
 def load_model(filepath, device="auto", compile=True):
     """A model from ``save()``'s file, on ``device`` (any: checkpoints move between CPU and GPU)."""
-    from .sequential import Sequential
 
     filepath = os.fspath(filepath)
     if os.path.isfile(filepath) and not zipfile.is_zipfile(filepath):
