@@ -73,8 +73,8 @@ class Optimizer:
 
     def scratch(self, param):
         """A work array shaped like ``param``, reused every step (not state: never saved)."""
-        tmp = self._scratch.get(id(param))
-        if tmp is None or tmp.shape != param.shape or tmp.dtype != param.dtype:
+        tmp = self._scratch.get(id(param))  # build() resets this: parameters are fixed between builds
+        if tmp is None:
             tmp = self._scratch[id(param)] = self.xp.empty_like(param)
         return tmp
 
