@@ -125,6 +125,7 @@ def test_summary_lists_layers_and_params(backend):
     assert f"Total params: {32 * 20 + 32 + 3 * 32 + 3:,}" in text
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered", "ignore:invalid value encountered")
 def test_nonfinite_loss_stops_with_a_clear_message(backend):
     x, y = blobs()
     model = mlp(backend)
