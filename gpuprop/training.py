@@ -63,6 +63,8 @@ class DeviceDataset:
         if int(self.y.shape[0]) != self.n:
             raise ValueError(f"x has {self.n} samples but y has {int(self.y.shape[0])}")
         self.labels = metrics.label_targets(xp, self.y, loss_name)
+        # integer labels are their own accuracy targets: gather them once per batch, not twice
+        self.labels_are_y = self.labels.shape == self.y.shape and loss_name == "sparse_categorical_crossentropy"
 
 
 def as_dataset(model, x, y):
@@ -120,7 +122,8 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
                 hi = min(lo + batch_size, data.n)
                 if perm is not None:
                     idx = perm[lo:hi]
-                    xb, yb, lb = xp.take(data.x, idx, axis=0), xp.take(data.y, idx, axis=0), xp.take(data.labels, idx, axis=0)
+                    xb, yb = xp.take(data.x, idx, axis=0), xp.take(data.y, idx, axis=0)
+                    lb = yb if data.labels_are_y else xp.take(data.labels, idx, axis=0)
                 else:
                     xb, yb, lb = data.x[lo:hi], data.y[lo:hi], data.labels[lo:hi]
                 loss, out = model.train_step(xb, yb)
