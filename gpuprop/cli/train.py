@@ -191,8 +191,6 @@ def _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs,
     if not checkpoint:
         click.echo(f"interrupted in {where}; nothing saved (pass --checkpoint PATH to be able to resume)", err=True)
         ctx.exit(EXIT_INTERRUPTED)
-    if model.step_in_epoch >= steps:  # every step of the epoch ran: resume at the next one
-        model.epoch, model.step_in_epoch = model.epoch + 1, 0
     old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the save short
     try:
         model.save(checkpoint)
