@@ -112,18 +112,24 @@ class Ops:
             target = target.reshape(-1, shape[-1]) if target.ndim > 1 else target
         n = logits.shape[0]
         z = logits - logits.max(axis=1, keepdims=True)
-        p = xp.exp(z)
-        s = p.sum(axis=1, keepdims=True)
-        p /= s
         if target.ndim == 1:
             # flat positions of (row, label): one gather instead of 2-D fancy indexing
             picked = self._row_offsets(n, z.shape[1]) + target
-            loss = (xp.log(s).sum() - z.ravel().take(picked).sum()) / n
-            p.ravel()[picked] -= 1
+            z_label = z.ravel().take(picked)
         else:
-            loss = (xp.log(s).sum() - (target * z).sum()) / n
+            z_label = (target * z).sum()
+        p = xp.exp(z, out=z)
+        s = p.sum(axis=1, keepdims=True)
+        if target.ndim == 1:
+            loss = (xp.log(s).ravel() - z_label).sum() / n
+            s *= n  # p/(N·s) is p/N in one pass
+            p /= s
+            p.ravel()[picked] -= 1.0 / n
+        else:
+            loss = (xp.log(s).sum() - z_label) / n
+            p /= s
             p -= target
-        p *= 1.0 / n
+            p *= 1.0 / n
         return loss, p.reshape(shape)
 
     def sigmoid_binary_cross_entropy(self, logits, target):

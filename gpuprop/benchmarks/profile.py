@@ -54,6 +54,8 @@ def breakdown(workload, device="cpu", steps=50, warmup=5):
             setattr(s, phase, _timed(getattr(s, phase), label, acc, sync))
     model._loss_fn = _timed(model._loss_fn, "loss + dlogits (fused softmax-CE)", acc, sync)
     names = {id(p): f"{layer.name}.{k}" for layer in model.layers for k, p in layer.params.items()}
+    if model.packed is not None:
+        names[id(model.packed.params)] = "all parameters (one flat array)"
     opt = model.optimizer
     inner = opt.update_step
 

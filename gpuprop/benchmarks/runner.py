@@ -12,7 +12,8 @@ gflop_per_step, gflops, ceiling_fraction, first_loss (loss of the first step
 from the shared initial weights: equal across frameworks when the models are
 the same), speedup_vs_cpu (gpu records: this framework's gpu ÷ cpu samples/s),
 gpuprop_ratio (peer records: gpuprop samples/s ÷ this peer's; > 1 means gpuprop
-is faster), and memory figures (see ``memory``). Nothing here ever raises for
+is faster; for paired figures, the median of the per-round ratios, see
+``paired``), and memory figures (see ``memory``). Nothing here ever raises for
 a peer: a failure becomes a record with status 'n/a' and the reason.
 """
 
@@ -25,7 +26,7 @@ import threading
 import time
 
 from ..backend import get_backend
-from . import machine, memory, timing, workloads
+from . import machine, memory, paired, timing, workloads
 from .selection import PEERS, devices_for, frameworks_for, parse_peers, peer_missing  # noqa: F401 (re-exported)
 from .stats import ratio
 
@@ -86,13 +87,19 @@ class Run:
                 signal.signal(signal.SIGTERM, old)
 
     def _run(self):
-        # torch.compile is the slowest to start and the most optional: it goes after every other figure
-        # (speedups vs the CPU included), so a --time-budget cuts it first.
-        for compiled in (False, True):
-            for device in self.devices:
-                for fw in frameworks_for(device, self.peers):
-                    if (fw == "torch-compile") == compiled:
-                        self.run_worker(device, fw)
+        # Step workloads are timed in turns across frameworks (``paired``); the epoch (gpuprop only)
+        # and the ceiling run in one plain worker. torch.compile is the slowest to start and the most
+        # optional: it goes after every other figure, so a --time-budget cuts it first.
+        steps = [w.name for w in self.workloads if w.kind == "step"]
+        for device in self.devices:
+            fws = [fw for fw in frameworks_for(device, self.peers) if fw != "torch-compile"]
+            self.run_worker(device, "gpuprop", kinds=("epoch",), ceiling=True)
+            runnable, peers = self.screen(device, fws, steps)
+            if runnable:
+                paired.measure(self, device, peers, runnable)
+        for device in self.devices:
+            if "torch-compile" in frameworks_for(device, self.peers):
+                self.run_worker(device, "torch-compile")
         for attempt in range(self.retry_busy):
             if not self.retry_busy_rows(attempt + 1):
                 break
@@ -104,8 +111,10 @@ class Run:
         return self.doc
 
     def busy_rows(self):
+        # Paired figures are not retried alone: that would unpair them, and their ratio already
+        # compares repeats that shared whatever load there was.
         return [r for r in self.doc["records"] if r["status"] == "ok" and r["device"] == "cpu"
-                and (r.get("other_cpu_pct") or 0) > BUSY_PCT]
+                and not r.get("paired") and (r.get("other_cpu_pct") or 0) > BUSY_PCT]
 
     def ceiling_busy(self):
         c = self.doc["ceilings"].get("cpu") or {}
@@ -127,12 +136,34 @@ class Run:
             self.run_worker("cpu", fw, only=names, retry=True, ceiling=ceiling and fw == "gpuprop")
         return True
 
-    def run_worker(self, device, fw, only=None, retry=False, ceiling=None):
+    def screen(self, device, frameworks, names):
+        """(workloads gpuprop can build here, frameworks installed here); n/a records for the rest."""
+        runnable, fws = [], ["gpuprop"]
+        for name in names:
+            ok, why = workloads.available(workloads.WORKLOADS[name])
+            if ok:
+                runnable.append(name)
+            else:
+                for fw in frameworks:
+                    self.add(self.base(workloads.WORKLOADS[name], device, fw), "n/a", why)
+        for fw in frameworks[1:]:
+            missing = peer_missing(fw, device, deep=False)
+            if missing is None:
+                fws.append(fw)
+                continue
+            self.log(f"[{device}] {fw}: n/a: {missing}")
+            for name in runnable:
+                self.add(self.base(workloads.WORKLOADS[name], device, fw), "n/a", missing)
+        return runnable, fws
+
+    def run_worker(self, device, fw, only=None, retry=False, ceiling=None, kinds=("step", "epoch")):
         names = []
         for wl in self.workloads:
             if only is not None:
                 if wl.name in only:
                     names.append(wl.name)
+                continue
+            if wl.kind not in kinds:
                 continue
             ok, why = workloads.available(wl)
             missing = None if fw == "gpuprop" else peer_missing(fw, device, deep=False)
@@ -250,7 +281,7 @@ def finish(doc):
             r["speedup_vs_cpu"] = ratio(r["samples_per_s"], cpu["samples_per_s"])
         mine = ok.get((r["workload"], r["device"], "gpuprop"))
         if r["framework"] != "gpuprop" and mine:
-            r["gpuprop_ratio"] = ratio(mine["samples_per_s"], r["samples_per_s"])
+            r["gpuprop_ratio"] = r.get("paired_ratio") or ratio(mine["samples_per_s"], r["samples_per_s"])
             if "first_loss" in mine and "first_loss" in r:
                 r["first_loss_diff"] = abs(r["first_loss"] - mine["first_loss"])
     for r in recs:

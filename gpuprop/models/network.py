@@ -10,6 +10,7 @@ from .. import config, initializers, losses, metrics
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend
 from ..layers.base import Layer
+from . import packing
 
 
 class Network:
@@ -55,6 +56,7 @@ class Network:
             if layer.params:
                 break
         self._steps = [s for layer in self.layers for s in ((layer, layer.activation) if layer.activation else (layer,))]
+        self.packed = packing.pack(self.layers, self.backend)
         self.params = [p for layer in self.layers for p in layer.params.values()]
         self.grads = [layer.grads[k] for layer in self.layers for k in layer.params]
         self.output_shape = shape
@@ -74,7 +76,7 @@ class Network:
         else:
             self._loss_fn = self.loss.loss_and_grad_from_output
         self._outputs_logits = fuse or self.loss.from_logits
-        self.optimizer.build(self.params, self.backend)
+        self.optimizer.build(self.params, self.backend, packed=self.packed)
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         """Choose optimizer, loss and metrics (strings or objects), as Keras' ``compile``."""

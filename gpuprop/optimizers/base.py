@@ -29,12 +29,24 @@ class Optimizer:
         self.iterations = 0
         self.slots = None
         self.backend = None
+        self._packed = None
 
-    def build(self, params, backend):
-        """Create per-parameter slots (zeros like each parameter) on ``backend``."""
+    def build(self, params, backend, packed=None):
+        """Create per-parameter slots (zeros like each parameter) on ``backend``.
+
+        ``packed`` (``models.packing.Packed``): the parameters are views into one
+        flat array, so the slots are too, and a step over exactly those
+        parameters runs ``update_step`` once over the flat arrays.
+        """
         self.backend = backend
         self.xp = backend.xp
-        self.slots = [{s: self.xp.zeros_like(p) for s in self.slot_names} for p in params]
+        self._packed = packed
+        if packed is not None:
+            self._flat_slots = {s: self.xp.zeros_like(packed.params) for s in self.slot_names}
+            views = {s: packed.split(flat) for s, flat in self._flat_slots.items()}
+            self.slots = [{s: views[s][i] for s in self.slot_names} for i in range(len(params))]
+        else:
+            self.slots = [{s: self.xp.zeros_like(p) for s in self.slot_names} for p in params]
         self._scratch = {}
 
     def current_learning_rate(self, step=None):
@@ -49,11 +61,18 @@ class Optimizer:
         if self.slots is None or len(self.slots) != len(params):
             raise RuntimeError("optimizer not built for these parameters: call build(params, backend) first")
         lr = self.current_learning_rate()
+        self.iterations += 1
+        packed = self._packed
+        if packed is not None and self.clipnorm is None and packed.holds(params, grads):
+            g = packed.grads
+            if self.global_clipnorm is not None:
+                g = self._clip_global([g])[0]
+            self.update_step(packed.params, g, self._flat_slots, lr)
+            return
         if self.global_clipnorm is not None:
             grads = self._clip_global(grads)
         elif self.clipnorm is not None:
             grads = [self._clip_one(g) for g in grads]
-        self.iterations += 1
         for p, g, slots in zip(params, grads, self.slots):
             self.update_step(p, g, slots, lr)
 

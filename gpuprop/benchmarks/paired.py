@@ -1,0 +1,204 @@
+"""Paired timing: gpuprop and its peers take turns, repeat by repeat, each in its own process.
+
+A ratio from figures measured minutes apart inherits whatever the machine did
+in between: on a shared VM two runs of the same step can differ by 2×. Here
+every framework's worker stays alive, and the runner asks them in turn for one
+timed repeat each (the order reversed every round: A B, B A, ...), so repeat i
+of gpuprop and repeat i of a peer are seconds apart and see the same machine.
+A peer's ``paired_ratio`` is the median over rounds of (peer time ÷ gpuprop
+time): gpuprop's samples/s over the peer's, as ``gpuprop_ratio`` is defined.
+
+Between turns the runner pauses ``GAP_S``: BLAS and OpenMP threads keep
+spinning for a while after their last call (OpenBLAS up to ~0.1 s), and would
+otherwise take a core from the next framework's repeat.
+
+Worker side (``python -m gpuprop.benchmarks.paired DEVICE FRAMEWORK``): one
+command per line on stdin, one reply line on stdout:
+
+    SETUP name warmup   → READY {"first_loss", "one_step_s"}   (build, first step, warm-up)
+    REPEAT name k       → TIME {"s": seconds per step, "other_cpu_pct"}
+    DONE name           → END {device memory figures}          (and drop the model)
+    any failure         → FAIL {"reason"}
+"""
+
+import json
+import subprocess
+import sys
+import time
+
+from . import memory, timing, workloads
+from .machine import OtherLoad
+from .stats import quantile, summarize
+
+GAP_S = {"cpu": 0.15, "gpu": 0.02}
+_REPLIES = ("READY", "TIME", "END", "FAIL", "INFO")
+
+
+# --- worker side ---------------------------------------------------------------------------------
+def serve(device, fw, stdin=sys.stdin):
+    from .memory import DevicePeak
+    from .trainer import make
+    from .worker import emit, extras, reason
+
+    try:
+        emit("INFO", extras(fw, device))
+    except Exception:  # noqa: BLE001 - only informative
+        emit("INFO", {})
+    live = {}
+    for line in stdin:
+        cmd, *args = line.split()
+        try:
+            if cmd == "SETUP":
+                wl, warmup = workloads.WORKLOADS[args[0]], int(args[1])
+                weights = workloads.reference_weights(wl)
+                t = make(fw, wl, device)
+                t.load(workloads.host_batches(wl))
+                t.sync()
+                peak = DevicePeak(t)
+                peak.start()
+                t.build(weights)
+                first_loss = t.loss_value(t.step())
+                for _ in range(warmup):
+                    t.step()
+                t.sync()
+                t0 = time.perf_counter()
+                t.step()
+                t.sync()
+                live[wl.name] = (t, peak)
+                emit("READY", {"first_loss": first_loss, "one_step_s": time.perf_counter() - t0,
+                               "note": getattr(t, "note", "")})
+            elif cmd == "REPEAT":
+                t, _ = live[args[0]]
+                k = int(args[1])
+                with OtherLoad() as other:
+                    t.sync()
+                    t0 = time.perf_counter()
+                    for _ in range(k):
+                        t.step()
+                    t.sync()
+                    s = (time.perf_counter() - t0) / k
+                emit("TIME", {"s": s, "other_cpu_pct": other.pct})
+            elif cmd == "DONE":
+                t, peak = live.pop(args[0])
+                emit("END", peak.stop() or {})
+                del t
+            else:
+                emit("FAIL", {"reason": f"unknown command {cmd!r}"})
+        except Exception as exc:  # noqa: BLE001 - one workload failing (OOM, compile error) must not end the others
+            live.pop(args[0] if args else None, None)
+            emit("FAIL", {"reason": reason(exc)})
+
+
+# --- runner side ---------------------------------------------------------------------------------
+class Worker:
+    """One framework's live worker process."""
+
+    def __init__(self, device, fw):
+        self.fw = fw
+        self.proc = subprocess.Popen([sys.executable, "-m", "gpuprop.benchmarks.paired", device, fw],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                     env=memory.child_env())
+        self.info = self._read()[1]
+
+    def ask(self, command):
+        """Send one command; (kind, payload) of its reply; ('FAIL', …) if the worker died."""
+        try:
+            self.proc.stdin.write(command + "\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return "FAIL", {"reason": f"worker ended ({self.proc.poll()})"}
+        return self._read()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            kind, _, payload = line.partition(" ")
+            if kind in _REPLIES:  # anything else is a framework's own chatter
+                return kind, json.loads(payload)
+        return "FAIL", {"reason": f"worker ended ({self.proc.wait()})"}
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+def measure(run, device, frameworks, names):
+    """Time the step workloads ``names`` for ``frameworks`` (gpuprop first) on ``device``, in turns.
+
+    ``run`` is the ``runner.Run``: records go through ``run.add`` so the document,
+    the log and the time budget work as for unpaired figures.
+    """
+    settings = run.timing(device)
+    workers = {}
+    for fw in frameworks:
+        try:
+            workers[fw] = Worker(device, fw)
+            run.doc["machine"].update({k: v for k, v in workers[fw].info.items() if v is not None})
+        except Exception as exc:  # noqa: BLE001 - the worker could not even start
+            for name in names:
+                run.add(run.base(workloads.WORKLOADS[name], device, fw), "error", f"worker did not start ({exc})")
+    try:
+        for name in names:
+            _one_workload(run, device, workers, workloads.WORKLOADS[name], settings)
+    finally:
+        for w in workers.values():
+            w.close()
+
+
+def _one_workload(run, device, workers, wl, settings):
+    ready, steps = {}, {}
+    for fw, w in workers.items():
+        if fw != "gpuprop" and run.over_budget():
+            run.add(run.base(wl, device, fw), "n/a", "skipped: --time-budget reached")
+            continue
+        kind, r = w.ask(f"SETUP {wl.name} {settings['warmup']}")
+        if kind != "READY":
+            run.add(run.base(wl, device, fw), "n/a", r.get("reason", kind))
+            run.log(f"[{device}] {wl.name:<9} {fw:<13} n/a: {r.get('reason', kind)}")
+            continue
+        ready[fw] = r
+        steps[fw] = timing.steps_for(r["one_step_s"], settings["min_repeat_s"], settings["max_steps"])
+    times = {fw: [] for fw in ready}
+    others = {fw: [] for fw in ready}
+    order = list(ready)
+    for i in range(settings["repeats"]):
+        for fw in (order if i % 2 == 0 else order[::-1]):
+            time.sleep(GAP_S.get(device, 0.1))
+            kind, r = workers[fw].ask(f"REPEAT {wl.name} {steps[fw]}")
+            if kind == "TIME":
+                times[fw].append(r["s"])
+                others[fw].append(r.get("other_cpu_pct"))
+            else:
+                times[fw].append(None)
+    mine = times.get("gpuprop")
+    for fw in order:
+        kind, mem = workers[fw].ask(f"DONE {wl.name}")
+        ts = [t for t in times[fw] if t is not None]
+        if not ts:
+            run.add(run.base(wl, device, fw), "n/a", "every timed repeat failed")
+            continue
+        rec = run.base(wl, device, fw)
+        rec.update(summarize(ts), steps_per_repeat=steps[fw], repeats=len(ts), warmup=settings["warmup"],
+                   paired=True, first_loss=ready[fw]["first_loss"], note=ready[fw].get("note", ""))
+        pct = [p for p in others[fw] if p is not None]
+        rec["other_cpu_pct"] = max(pct) if pct else None
+        rec["samples_per_s"] = wl.batch / (rec["ms_per_step"] / 1000.0)
+        if kind == "END":
+            rec.update(mem)
+        if fw != "gpuprop" and mine:
+            rounds = [p / g for p, g in zip(times[fw], mine) if p is not None and g is not None]
+            if rounds:
+                rec.update(paired_ratio=quantile(rounds, 0.5), paired_ratio_q1=quantile(rounds, 0.25),
+                           paired_ratio_q3=quantile(rounds, 0.75), paired_rounds=rounds)
+        run.add(rec)
+        run.log(f"[{device}] {wl.name:<9} {fw:<13} {rec['ms_per_step']:9.3f} ms/step "
+                f"{rec['samples_per_s']:12,.0f} samples/s" +
+                (f"   gpuprop ÷ {fw}: {rec['paired_ratio']:.2f}× (paired)" if "paired_ratio" in rec else ""))
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], sys.argv[2])
