@@ -210,3 +210,20 @@ def test_memory_probe_reports_a_positive_peak():
     m = memory.probe("softmax", "gpuprop", "cpu", steps=2)
     assert m["peak_host_mb"] >= m["host_baseline_mb"] > 0
     assert m["host_delta_mb"] >= 0
+
+
+def test_cli_pairs_repeats_with_the_peer():
+    """gpuprop and torch take turns: each peer round's ratio comes from adjacent repeats."""
+    pytest.importorskip("torch")
+    res = _cli("--quick", "--workload", "softmax", "--device", "cpu", "--json", "--repeats", "3", "--peers", "torch")
+    assert res.returncode == 0, res.stderr
+    recs = {r["framework"]: r for r in json.loads(res.stdout)["records"]}
+    mine, peer = recs["gpuprop"], recs["torch"]
+    assert mine["paired"] and peer["paired"] and mine["status"] == peer["status"] == "ok"
+    rounds = peer["paired_rounds"]
+    assert len(rounds) == 3 == len(mine["repeat_ms"]) == len(peer["repeat_ms"])
+    for r, p, g in zip(rounds, peer["repeat_ms"], mine["repeat_ms"]):
+        assert r == pytest.approx(p / g)
+    assert peer["gpuprop_ratio"] == pytest.approx(stats.median(rounds))
+    assert peer["first_loss"] == pytest.approx(mine["first_loss"], rel=1e-5)
+    assert "(paired)" in res.stderr

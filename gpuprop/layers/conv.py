@@ -139,6 +139,10 @@ class Conv2D(Layer):
 
     # --- the math -------------------------------------------------------------------------------
     def forward(self, x, training=False):
+        return self.conv(x, training, self._relu)
+
+    def conv(self, x, training=False, relu=False):
+        """The convolution, with the fused ReLU only when ``relu`` (``fused.ConvReluPool`` defers it)."""
         xp = self.xp
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         g = geometry(x.shape, self.kernel_size, self.strides, self.padding)
@@ -163,7 +167,7 @@ class Conv2D(Layer):
         y = self._scratch.output(xp, (m, self.filters), x.dtype, training)
         xp.matmul(cols.T if tall else cols, wmat, out=y)
         mask = None
-        if self._relu:
+        if relu:
             mask = self._scratch.get(xp, ("mask", training), y.shape, bool)
             xp.greater(y, 0, out=mask)
             y *= mask

@@ -95,7 +95,8 @@ class MaxPooling2D(_Pooling2D):
     0 elsewhere, so a tie passes the gradient on once, not twice.
     """
 
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, relu=False):
+        """``relu``: return max(y, 0), for ``fused.ConvReluPool`` (ReLU after the pool equals ReLU before it)."""
         g = self._geometry(x)
         xpad = self._padded(x, g, float("-inf"), training)
         taps = self._taps(xpad, g)
@@ -103,22 +104,27 @@ class MaxPooling2D(_Pooling2D):
         y[...] = taps[0]
         for t in taps[1:]:
             self.xp.maximum(y, t, out=y)
+        if relu:
+            self.xp.maximum(y, 0, out=y)
         if training:
-            self._kept = (xpad, y, g)
+            self._kept = (xpad, y, g, relu)
         return y
 
     def backward(self, dy):
         xp = self.xp
-        xpad, y, g = self._kept
+        xpad, y, g, relu = self._kept
         self._kept = None
         if not self.need_input_grad:
             return None
+        if relu:  # where the pooled maximum was ≤ 0 the ReLU passed nothing back
+            dy = dy * (y > 0)
         dxp = self._grad_buffer(g, dy.dtype)
         blocks = self._blocks(xpad, g)
         if blocks is not None:
             hit = self._scratch.get(xp, "hit", blocks.shape, bool)
             xp.equal(blocks, y[:, :, None, :, None, :], out=hit)
-            self._first_only(self._taps_of_blocks(hit))
+            if self._has_ties(hit, y):
+                self._first_only(self._taps_of_blocks(hit))
             xp.multiply(dy[:, :, None, :, None, :], hit, out=self._blocks(dxp, g))
             return self._crop(dxp, g)
         hits = [xp.equal(t, y) for t in self._taps(xpad, g)]
@@ -134,6 +140,15 @@ class MaxPooling2D(_Pooling2D):
     def _taps_of_blocks(self, blocks):
         ph, pw = self.pool_size
         return [blocks[:, :, i, :, j, :] for i in range(ph) for j in range(pw)]
+
+    def _has_ties(self, hit, y):
+        """Whether some window's maximum occurs twice: only then must ties be broken.
+
+        On a CPU, counting the hits is one fast pass over booleans and float data
+        rarely ties, so the tie-breaking passes are usually skipped. On a GPU the
+        count would stall the queue for a host read, so ties are always broken.
+        """
+        return self.backend.is_gpu or int(self.xp.count_nonzero(hit)) != y.size
 
     def _first_only(self, hits):
         """Keep, per window, only the first (row-major) position equal to the maximum, in place."""

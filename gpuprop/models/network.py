@@ -9,6 +9,7 @@ then let the optimizer update every parameter in place.
 from .. import config, initializers, losses, metrics
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend
+from ..layers import fused
 from ..layers.base import Layer
 from . import packing
 
@@ -55,7 +56,8 @@ class Network:
             layer.need_input_grad = False
             if layer.params:
                 break
-        self._steps = [s for layer in self.layers for s in ((layer, layer.activation) if layer.activation else (layer,))]
+        self._steps = fused.fuse([s for layer in self.layers
+                                  for s in ((layer, layer.activation) if layer.activation else (layer,))])
         self.packed = packing.pack(self.layers, self.backend)
         self.params = [p for layer in self.layers for p in layer.params.values()]
         self.grads = [layer.grads[k] for layer in self.layers for k in layer.params]
