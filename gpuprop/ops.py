@@ -17,6 +17,12 @@ class Ops:
     def __init__(self, xp):
         self.xp = xp
         self._offsets = {}
+        if getattr(xp, "__name__", "") == "numpy":
+            # ufunc.reduce is what ndarray.sum/max call, minus a Python wrapper worth ~0.5 µs a
+            # call: a twentieth of softmax regression's whole step on a CPU.
+            self.sum, self.amax = xp.add.reduce, xp.maximum.reduce
+        else:
+            self.sum, self.amax = _sum_method, _max_method
 
     def _row_offsets(self, n, k):
         """[0, k, 2k, …, (n−1)k], cached: the start of each row in a flattened (n, k) array."""
@@ -111,7 +117,7 @@ class Ops:
             logits = logits.reshape(-1, shape[-1])
             target = target.reshape(-1, shape[-1]) if target.ndim > 1 else target
         n = logits.shape[0]
-        z = logits - logits.max(axis=1, keepdims=True)
+        z = logits - self.amax(logits, axis=1, keepdims=True)
         if target.ndim == 1:
             # flat positions of (row, label): one gather instead of 2-D fancy indexing
             picked = self._row_offsets(n, z.shape[1]) + target
@@ -119,9 +125,9 @@ class Ops:
         else:
             z_label = (target * z).sum()
         p = xp.exp(z, out=z)
-        s = p.sum(axis=1, keepdims=True)
+        s = self.sum(p, axis=1, keepdims=True)
         if target.ndim == 1:
-            loss = (xp.log(s).ravel() - z_label).sum() / n
+            loss = self.sum(xp.log(s).ravel() - z_label, axis=0) / n
             s *= n  # p/(N·s) is p/N in one pass
             p /= s
             p.ravel()[picked] -= 1.0 / n
@@ -142,3 +148,11 @@ class Ops:
         grad -= target
         grad /= n
         return loss, grad
+
+
+def _sum_method(a, axis=None, dtype=None, out=None, keepdims=False):
+    return a.sum(axis=axis, dtype=dtype, out=out, keepdims=keepdims)
+
+
+def _max_method(a, axis=None, out=None, keepdims=False):
+    return a.max(axis=axis, out=out, keepdims=keepdims)
