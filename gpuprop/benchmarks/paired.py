@@ -2,15 +2,16 @@
 
 A ratio from figures measured minutes apart inherits whatever the machine did
 in between: on a shared VM two runs of the same step can differ by 2×. Here
-every framework's worker stays alive, and the runner asks them in turn for one
-timed repeat each (the order reversed every round: A B, B A, ...), so repeat i
-of gpuprop and repeat i of a peer are seconds apart and see the same machine.
+each framework gets a fresh worker process per workload, all of them stay
+alive while that workload is measured, and the runner asks them in turn for
+one timed repeat each (the order reversed every round: A B, B A, ...), so
+repeat i of gpuprop and repeat i of a peer are under a second apart.
 A peer's ``paired_ratio`` is the median over rounds of (peer time ÷ gpuprop
 time): gpuprop's samples/s over the peer's, as ``gpuprop_ratio`` is defined.
 
-Between turns the runner pauses ``GAP_S``: BLAS and OpenMP threads keep
-spinning for a while after their last call (OpenBLAS up to ~0.1 s), and would
-otherwise take a core from the next framework's repeat.
+Between turns the runner pauses ``GAP_S``: BLAS and OpenMP threads may keep
+spinning for a while after their last call (OpenBLAS up to ~0.1 s) and must
+not take a core from the next framework's repeat.
 
 Worker side (``python -m gpuprop.benchmarks.paired DEVICE FRAMEWORK``): one
 command per line on stdin, one reply line on stdout:
@@ -129,32 +130,36 @@ class Worker:
 def measure(run, device, frameworks, names):
     """Time the step workloads ``names`` for ``frameworks`` (gpuprop first) on ``device``, in turns.
 
+    Every workload gets fresh worker processes: a framework's speed must not depend
+    on which workloads ran before it. (Measured: PyTorch's CNN step is ~45 ms in a
+    fresh process but ~33 ms right after the wide MLP in the same one, because glibc
+    then serves its large tensors from already-mapped memory instead of new pages.)
     ``run`` is the ``runner.Run``: records go through ``run.add`` so the document,
     the log and the time budget work as for unpaired figures.
     """
     settings = run.timing(device)
-    workers = {}
-    for fw in frameworks:
+    for name in names:
+        wl = workloads.WORKLOADS[name]
+        workers = {}
         try:
-            workers[fw] = Worker(device, fw)
-            run.doc["machine"].update({k: v for k, v in workers[fw].info.items() if v is not None})
-        except Exception as exc:  # noqa: BLE001 - the worker could not even start
-            for name in names:
-                run.add(run.base(workloads.WORKLOADS[name], device, fw), "error", f"worker did not start ({exc})")
-    try:
-        for name in names:
-            _one_workload(run, device, workers, workloads.WORKLOADS[name], settings)
-    finally:
-        for w in workers.values():
-            w.close()
+            for fw in frameworks:
+                if fw != "gpuprop" and run.over_budget():
+                    run.add(run.base(wl, device, fw), "n/a", "skipped: --time-budget reached")
+                    continue
+                try:
+                    workers[fw] = Worker(device, fw)
+                    run.doc["machine"].update({k: v for k, v in workers[fw].info.items() if v is not None})
+                except Exception as exc:  # noqa: BLE001 - the worker could not even start
+                    run.add(run.base(wl, device, fw), "error", f"worker did not start ({exc})")
+            _one_workload(run, device, workers, wl, settings)
+        finally:
+            for w in workers.values():
+                w.close()
 
 
 def _one_workload(run, device, workers, wl, settings):
     ready, steps = {}, {}
     for fw, w in workers.items():
-        if fw != "gpuprop" and run.over_budget():
-            run.add(run.base(wl, device, fw), "n/a", "skipped: --time-budget reached")
-            continue
         kind, r = w.ask(f"SETUP {wl.name} {settings['warmup']}")
         if kind != "READY":
             run.add(run.base(wl, device, fw), "n/a", r.get("reason", kind))
