@@ -227,3 +227,22 @@ def test_cli_pairs_repeats_with_the_peer():
     assert peer["gpuprop_ratio"] == pytest.approx(stats.median(rounds))
     assert peer["first_loss"] == pytest.approx(mine["first_loss"], rel=1e-5)
     assert "(paired)" in res.stderr
+
+
+def test_paired_worker_times_steps_and_the_ceiling_gemm_on_request():
+    """The live worker's protocol, end to end in a real subprocess: setup, a timed repeat, a GEMM, done."""
+    from gpuprop.benchmarks.paired import Worker
+
+    w = Worker("cpu", "gpuprop")
+    try:
+        kind, ready = w.ask("SETUP softmax 1")
+        assert kind == "READY" and ready["one_step_s"] > 0 and math.isfinite(ready["first_loss"])
+        kind, rep = w.ask("REPEAT softmax 5")
+        assert kind == "TIME" and rep["s"] > 0
+        kind, gemm = w.ask("GEMM 64 32 16 3")
+        assert kind == "TIME" and gemm["s"] > 0
+        assert w.ask("REPEAT nope 1")[0] == "FAIL"  # unknown workload: one reply, the worker lives on
+        assert w.ask("DONE softmax")[0] == "END"
+    finally:
+        w.close()
+    assert w.proc.returncode == 0

@@ -4,15 +4,17 @@ Method in one paragraph: every framework trains the *same* workload (layer
 spec in ``workloads``; gpuprop's Glorot-uniform initial weights copied into
 the peers; same batch, loss and optimizer; float32) on synthetic MNIST-shaped
 batches already resident on the device, so data loading is not measured.
-Each (device, framework) runs in its own worker process (``worker``), so
-thread pools and memory pools of different frameworks never interfere. A
-figure is the median over repeats of K device-synchronised steps after an
-untimed warm-up (``timing``). Achieved GFLOP/s counts the step's matrix
+Each framework runs in its own worker process, a fresh one per workload, so
+thread pools and memory pools of different frameworks (and the history of
+earlier workloads) never interfere. A figure is the median over repeats of K
+device-synchronised steps after an untimed warm-up (``timing``); step
+workloads are timed in turns, one repeat of each framework after the other
+(``paired``), and a peer's ratio is the median of the per-round ratios. Achieved GFLOP/s counts the step's matrix
 products analytically (``workloads.flops_per_step``) and is compared with an
 sgemm ceiling measured in the same run (``ceiling``). CPU figures disturbed
 by other processes are flagged and measured again (``machine.OtherLoad``).
 
 Modules: workloads, timing, stats, ceiling, trainer (gpuprop), peers_torch,
-peers_jax, worker, runner, selection, epoch, memory, machine, report,
+peers_jax, worker, paired, runner, selection, epoch, memory, machine, report,
 scaling, profile.
 """

@@ -45,7 +45,7 @@ def serve(device, fw, stdin=sys.stdin):
         emit("INFO", extras(fw, device))
     except Exception:  # noqa: BLE001 - only informative
         emit("INFO", {})
-    live = {}
+    live, gemms = {}, {}
     for line in stdin:
         cmd, *args = line.split()
         try:
@@ -79,6 +79,14 @@ def serve(device, fw, stdin=sys.stdin):
                     t.sync()
                     s = (time.perf_counter() - t0) / k
                 emit("TIME", {"s": s, "other_cpu_pct": other.pct})
+            elif cmd == "GEMM":  # one timed repeat of the ceiling's sgemm, beside this worker's steps
+                m, kk, n, reps = (int(a) for a in args)
+                gemm = gemms.get((m, kk, n)) or gemms.setdefault((m, kk, n), _sgemm(device, m, kk, n))
+                gemm()
+                t0 = time.perf_counter()
+                for _ in range(reps):
+                    gemm()
+                emit("TIME", {"s": (time.perf_counter() - t0) / reps, "other_cpu_pct": None})
             elif cmd == "DONE":
                 t, peak = live.pop(args[0])
                 emit("END", peak.stop() or {})
@@ -88,6 +96,24 @@ def serve(device, fw, stdin=sys.stdin):
         except Exception as exc:  # noqa: BLE001 - one workload failing (OOM, compile error) must not end the others
             live.pop(args[0] if args else None, None)
             emit("FAIL", {"reason": reason(exc)})
+
+
+def _sgemm(device, m, k, n):
+    """A closure running one synchronised float32 (m×k)·(k×n) product on ``device``."""
+    import numpy
+
+    from ..backend import get_backend
+
+    backend = get_backend(device)
+    rng = numpy.random.default_rng(0)
+    a = backend.asarray(rng.standard_normal((m, k), dtype=numpy.float32))
+    b = backend.asarray(rng.standard_normal((k, n), dtype=numpy.float32))
+    c = backend.xp.empty((m, n), dtype=numpy.float32)
+
+    def run():
+        backend.xp.matmul(a, b, out=c)
+        backend.synchronize()
+    return run
 
 
 # --- runner side ---------------------------------------------------------------------------------
@@ -167,6 +193,18 @@ def _one_workload(run, device, workers, wl, settings):
             continue
         ready[fw] = r
         steps[fw] = timing.steps_for(r["one_step_s"], settings["min_repeat_s"], settings["max_steps"])
+    # A workload judged against the sgemm ceiling has the ceiling's products timed in gpuprop's
+    # turns too, so step and ceiling see the same moment of the machine (the ceiling alone moved
+    # 147 → 173 GFLOP/s between two runs minutes apart). Per round the ceiling is the best size.
+    gemms = []
+    sizes = [(c["m"], c["k"], c["n"]) for c in (run.doc["ceilings"].get(device) or {}).get("sizes", [])]
+    if wl.paired_ceiling and "gpuprop" in ready:
+        for m, k, n in sizes:
+            kind, r = workers["gpuprop"].ask(f"GEMM {m} {k} {n} 1")
+            if kind == "TIME":
+                gemms.append((f"{m} {k} {n}", 2.0 * m * k * n,
+                              timing.steps_for(r["s"], settings["min_repeat_s"] / 2, settings["max_steps"])))
+    ceiling = []
     times = {fw: [] for fw in ready}
     others = {fw: [] for fw in ready}
     order = list(ready)
@@ -179,6 +217,13 @@ def _one_workload(run, device, workers, wl, settings):
                 others[fw].append(r.get("other_cpu_pct"))
             else:
                 times[fw].append(None)
+            if fw == "gpuprop" and gemms:
+                rates = []
+                for size, flop, reps in gemms:
+                    kind, r = workers[fw].ask(f"GEMM {size} {reps}")
+                    if kind == "TIME":
+                        rates.append(flop / r["s"] / 1e9)
+                ceiling.append(max(rates) if rates else None)
     mine = times.get("gpuprop")
     for fw in order:
         kind, mem = workers[fw].ask(f"DONE {wl.name}")
@@ -194,6 +239,13 @@ def _one_workload(run, device, workers, wl, settings):
         rec["samples_per_s"] = wl.batch / (rec["ms_per_step"] / 1000.0)
         if kind == "END":
             rec.update(mem)
+        if fw == "gpuprop" and ceiling:
+            flop = workloads.flops_per_step(wl)
+            rounds = [flop / t / 1e9 / c for t, c in zip(times[fw], ceiling) if t is not None and c]
+            if rounds:
+                rec.update(paired_ceiling_fraction=quantile(rounds, 0.5), paired_ceiling_rounds=rounds,
+                           paired_ceiling_gflops=quantile([c for c in ceiling if c], 0.5),
+                           paired_ceiling_sizes=[[int(v) for v in g[0].split()] for g in gemms])
         if fw != "gpuprop" and mine:
             rounds = [p / g for p, g in zip(times[fw], mine) if p is not None and g is not None]
             if rounds:

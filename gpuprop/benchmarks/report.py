@@ -97,6 +97,12 @@ def table(doc):
                           f"{'*' if (s.get('other_cpu_pct') or 0) > BUSY_PCT else ''}" for s in c["sizes"])
         out.append(f"sgemm ceiling {dev}: {c['gflops']:.1f} GFLOP/s float32 ({sizes})")
     for r in ordered(doc):
+        if r["status"] == "ok" and r.get("paired_ceiling_gflops"):
+            sizes = ", ".join("×".join(str(v) for v in size) for size in r["paired_ceiling_sizes"])
+            out.append(f"{r['workload']} {r['device']}: %ceil is the median over rounds of step ÷ ceiling, the "
+                       f"ceiling ({sizes}, best per round; median {r['paired_ceiling_gflops']:.1f} GFLOP/s) "
+                       f"timed in gpuprop's turns")
+    for r in ordered(doc):
         if r["kind"] == "epoch" and r["status"] == "ok":
             out.append(f"epoch {r['device']}: {r['epoch_s']:.2f} s for 60000 samples ({r['samples_per_s']:,.0f}/s); "
                        f"its {r['steps']} steps alone {r['steps_sum_s']:.2f} s ({r['step_ms']:.3f} ms/step) → the "

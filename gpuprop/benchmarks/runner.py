@@ -275,7 +275,7 @@ def finish(doc):
         sec = r["ms_per_step"] / 1000.0
         r["gflops"] = r["gflop_per_step"] / sec if r["gflop_per_step"] else None
         ceiling = (doc["ceilings"].get(r["device"]) or {}).get("gflops")
-        r["ceiling_fraction"] = ratio(r["gflops"], ceiling)
+        r["ceiling_fraction"] = r.get("paired_ceiling_fraction") or ratio(r["gflops"], ceiling)
         cpu = ok.get((r["workload"], "cpu", r["framework"]))
         if r["device"] == "gpu" and cpu:
             r["speedup_vs_cpu"] = ratio(r["samples_per_s"], cpu["samples_per_s"])

@@ -30,7 +30,8 @@ def _workload_names():
               help="Frameworks to compare with, where installed; torch on a GPU adds torch.compile, "
                    "'torch-compile' asks for it on the CPU too.")
 @click.option("--repeats", type=click.IntRange(min=1), default=None,
-              help="Timed repeats per figure (median taken) [default: 7, --quick: 3].")
+              help="Timed repeats per figure (median taken); each framework times one repeat in turn "
+                   "[default: 7, --quick: 3].")
 @click.option("--quick", is_flag=True, help="About a minute on a small CPU: fewer repeats, shorter ones, a subset.")
 @click.option("--quick-cpu", is_flag=True, help="Quick settings for the CPU only (GPU machines: the GPU is the point).")
 @click.option("--memory/--no-memory", "host_memory", default=None,
@@ -40,7 +41,8 @@ def _workload_names():
               help="After this many seconds, skip the remaining peers and memory probes (gpuprop still runs; "
                    "torch.compile, run last, is cut first).")
 @click.option("--retry-busy", type=click.IntRange(min=0), default=None, metavar="N",
-              help="Measure CPU figures again (up to N rounds) when other processes used the CPU meanwhile "
+              help="Measure CPU figures again (up to N rounds) when other processes used the CPU meanwhile; "
+                   "figures timed in turns with peers are not (that would unpair them) "
                    "[default: 2, --quick: 0].")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None,
               help="Also write the JSON document here, updated after every record.")
