@@ -125,7 +125,11 @@ class Worker:
         self.proc = subprocess.Popen([sys.executable, "-m", "gpuprop.benchmarks.paired", device, fw],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
                                      env=memory.child_env())
-        self.info = self._read()[1]
+        kind, payload = self._read()
+        if kind != "INFO":
+            self.close()
+            raise RuntimeError(payload.get("reason", kind))
+        self.info = payload
 
     def ask(self, command):
         """Send one command; (kind, payload) of its reply; ('FAIL', …) if the worker died."""
