@@ -54,3 +54,20 @@ def rng():
 
 def pytest_report_header(config):
     return f"gpuprop backends under test: {', '.join(BACKENDS)}"
+
+
+# --- fake MNIST for the CLI tests (tests/test_cli.py, tests/test_cli_train.py) ----------------------
+@pytest.fixture
+def isolated_data_env(monkeypatch, tmp_path):
+    """No installed dataset, cache or mirror leaks into the test (opt in: ``usefixtures``)."""
+    from tests.idx_files import isolate_data_env
+
+    return isolate_data_env(monkeypatch, tmp_path / "env")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Fake MNIST IDX files (N_TRAIN + N_TEST images), written once per test module."""
+    from tests.idx_files import N_TEST, N_TRAIN, write_fake_mnist
+
+    return write_fake_mnist(tmp_path_factory.mktemp("fake-mnist"), N_TRAIN, N_TEST, seed=0)

@@ -21,6 +21,10 @@ CLOSED_MIRROR = "http://127.0.0.1:9"  # discard port: refused at once, never the
 _CODES = {"uint8": 0x08, "int8": 0x09, "int16": 0x0B, "int32": 0x0C, "float32": 0x0D, "float64": 0x0E}
 
 
+# The fake dataset the CLI tests train on: small enough for seconds, large enough to learn.
+N_TRAIN, N_TEST = 512, 128
+
+
 def idx_bytes(array, code=None):
     """Raw (uncompressed) IDX bytes of ``array``; ``code`` forces the type byte."""
     array = np.asarray(array)

@@ -16,10 +16,10 @@ import numpy
 import pytest
 
 from gpuprop import available_backends, layers
-from tests.idx_files import fake_mnist_arrays, isolate_data_env, write_fake_mnist
+from tests.idx_files import N_TEST, N_TRAIN, fake_mnist_arrays
 
 REPO = Path(__file__).resolve().parents[1]
-N_TRAIN, N_TEST = 512, 128
+pytestmark = pytest.mark.usefixtures("isolated_data_env")
 
 
 def cli_env(*extra_paths):
@@ -50,16 +50,6 @@ def shadow_package(root, name):
     pkg.mkdir(parents=True)
     (pkg / "__init__.py").write_text(f"raise ImportError(\"No module named '{name}'\")\n")
     return Path(root)
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    isolate_data_env(monkeypatch, tmp_path / "env")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return write_fake_mnist(tmp_path_factory.mktemp("fake-mnist"), N_TRAIN, N_TEST, seed=0)
 
 
 @pytest.fixture(scope="module")

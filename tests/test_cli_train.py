@@ -11,20 +11,11 @@ import numpy
 import pytest
 
 from gpuprop import load_model
-from tests.idx_files import isolate_data_env, write_fake_mnist
-from tests.test_cli import N_TEST, N_TRAIN, REPO, cli_env, error_line, run_cli
+from tests.idx_files import N_TRAIN
+from tests.test_cli import REPO, cli_env, error_line, run_cli
 
 CPU = ("--device", "cpu")
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    isolate_data_env(monkeypatch, tmp_path / "env")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return write_fake_mnist(tmp_path_factory.mktemp("fake-mnist"), N_TRAIN, N_TEST, seed=0)
+pytestmark = pytest.mark.usefixtures("isolated_data_env")
 
 
 def read_jsonl(path):

@@ -20,14 +20,19 @@ SIZES = {
 QUICK_SIZES = {"cpu": [(1024, 1024, 1024)], "gpu": [(1024, 4096, 4096), (4096, 4096, 4096)]}
 
 
-def sgemm_gflops(backend, m, k, n, timing):
-    """Median GFLOP/s of an (m×k)·(k×n) float32 product on ``backend`` (2·m·k·n FLOPs each)."""
+def sgemm(backend, m, k, n):
+    """A function computing one float32 (m×k)·(k×n) product on ``backend`` into a kept output."""
     rng = numpy.random.default_rng(0)
     xp = backend.xp
     a = backend.asarray(rng.standard_normal((m, k), dtype=numpy.float32))
     b = backend.asarray(rng.standard_normal((k, n), dtype=numpy.float32))
     c = xp.empty((m, n), dtype=numpy.float32)
-    r = measure(lambda: xp.matmul(a, b, out=c), backend.synchronize, **timing)
+    return lambda: xp.matmul(a, b, out=c)
+
+
+def sgemm_gflops(backend, m, k, n, timing):
+    """Median GFLOP/s of an (m×k)·(k×n) float32 product on ``backend`` (2·m·k·n FLOPs each)."""
+    r = measure(sgemm(backend, m, k, n), backend.synchronize, **timing)
     return 2.0 * m * k * n / (r["ms_per_step"] / 1000.0) / 1e9, r
 
 

@@ -18,6 +18,7 @@ command per line on stdin, one reply line on stdout:
 
     SETUP name warmup   → READY {"first_loss", "one_step_s"}   (build, first step, warm-up)
     REPEAT name k       → TIME {"s": seconds per step, "other_cpu_pct"}
+    GEMM m k n reps     → TIME {"s": seconds per product}          (the sgemm ceiling, in this turn)
     DONE name           → END {device memory figures}          (and drop the model)
     any failure         → FAIL {"reason"}
 """
@@ -37,9 +38,9 @@ _REPLIES = ("READY", "TIME", "END", "FAIL", "INFO")
 
 # --- worker side ---------------------------------------------------------------------------------
 def serve(device, fw, stdin=sys.stdin):
-    from .memory import DevicePeak
-    from .trainer import make
-    from .worker import emit, extras, reason
+    from ..backend import get_backend
+    from .ceiling import sgemm
+    from .worker import emit, extras, reason, start_trainer
 
     try:
         emit("INFO", extras(fw, device))
@@ -51,14 +52,7 @@ def serve(device, fw, stdin=sys.stdin):
         try:
             if cmd == "SETUP":
                 wl, warmup = workloads.WORKLOADS[args[0]], int(args[1])
-                weights = workloads.reference_weights(wl)
-                t = make(fw, wl, device)
-                t.load(workloads.host_batches(wl))
-                t.sync()
-                peak = DevicePeak(t)
-                peak.start()
-                t.build(weights)
-                first_loss = t.loss_value(t.step())
+                t, peak, first_loss = start_trainer(wl, device, fw)
                 for _ in range(warmup):
                     t.step()
                 t.sync()
@@ -80,12 +74,17 @@ def serve(device, fw, stdin=sys.stdin):
                     s = (time.perf_counter() - t0) / k
                 emit("TIME", {"s": s, "other_cpu_pct": other.pct})
             elif cmd == "GEMM":  # one timed repeat of the ceiling's sgemm, beside this worker's steps
-                m, kk, n, reps = (int(a) for a in args)
-                gemm = gemms.get((m, kk, n)) or gemms.setdefault((m, kk, n), _sgemm(device, m, kk, n))
+                *size, reps = (int(a) for a in args)
+                backend = get_backend(device)  # here, not at start: peers' workers never load CuPy
+                if tuple(size) not in gemms:
+                    gemms[tuple(size)] = sgemm(backend, *size)
+                gemm = gemms[tuple(size)]
                 gemm()
+                backend.synchronize()
                 t0 = time.perf_counter()
                 for _ in range(reps):
                     gemm()
+                backend.synchronize()
                 emit("TIME", {"s": (time.perf_counter() - t0) / reps, "other_cpu_pct": None})
             elif cmd == "DONE":
                 t, peak = live.pop(args[0])
@@ -96,24 +95,6 @@ def serve(device, fw, stdin=sys.stdin):
         except Exception as exc:  # noqa: BLE001 - one workload failing (OOM, compile error) must not end the others
             live.pop(args[0] if args else None, None)
             emit("FAIL", {"reason": reason(exc)})
-
-
-def _sgemm(device, m, k, n):
-    """A closure running one synchronised float32 (m×k)·(k×n) product on ``device``."""
-    import numpy
-
-    from ..backend import get_backend
-
-    backend = get_backend(device)
-    rng = numpy.random.default_rng(0)
-    a = backend.asarray(rng.standard_normal((m, k), dtype=numpy.float32))
-    b = backend.asarray(rng.standard_normal((k, n), dtype=numpy.float32))
-    c = backend.xp.empty((m, n), dtype=numpy.float32)
-
-    def run():
-        backend.xp.matmul(a, b, out=c)
-        backend.synchronize()
-    return run
 
 
 # --- runner side ---------------------------------------------------------------------------------

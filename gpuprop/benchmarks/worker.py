@@ -31,8 +31,9 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def measure_steps(wl, device, fw, settings):
-    """ms/step etc. of ``fw`` training ``wl`` on ``device`` from gpuprop's initial weights."""
+def start_trainer(wl, device, fw):
+    """``(trainer, DevicePeak, first_loss)``: ``fw``'s model of ``wl`` built from gpuprop's initial
+    weights on device-resident batches, after its first step (which also warms it up)."""
     weights = workloads.reference_weights(wl)
     t = make(fw, wl, device)
     t.load(workloads.host_batches(wl))
@@ -40,7 +41,12 @@ def measure_steps(wl, device, fw, settings):
     peak = DevicePeak(t)
     peak.start()
     t.build(weights)
-    first_loss = t.loss_value(t.step())  # also the first warm-up step
+    return t, peak, t.loss_value(t.step())
+
+
+def measure_steps(wl, device, fw, settings):
+    """ms/step etc. of ``fw`` training ``wl`` on ``device`` from gpuprop's initial weights."""
+    t, peak, first_loss = start_trainer(wl, device, fw)
     with OtherLoad() as other:
         r = timing.measure(t.step, t.sync, **settings)
     out = dict(r, other_cpu_pct=other.pct)

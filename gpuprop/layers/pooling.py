@@ -117,7 +117,7 @@ class MaxPooling2D(_Pooling2D):
         if not self.need_input_grad:
             return None
         if relu:  # where the pooled maximum was ≤ 0 the ReLU passed nothing back
-            dy = dy * (y > 0)
+            dy *= y > 0
         dxp = self._grad_buffer(g, dy.dtype)
         blocks = self._blocks(xpad, g)
         if blocks is not None:
