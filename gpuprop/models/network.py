@@ -59,8 +59,11 @@ class Network:
         self._steps = fused.fuse([s for layer in self.layers
                                   for s in ((layer, layer.activation) if layer.activation else (layer,))])
         self.packed = packing.pack(self.layers, self.backend)
-        self.params = [p for layer in self.layers for p in layer.params.values()]
-        self.grads = [layer.grads[k] for layer in self.layers for k in layer.params]
+        if self.packed is not None:  # the very lists the optimizer's flat-update check looks for
+            self.params, self.grads = self.packed.param_views, self.packed.grad_views
+        else:
+            self.params = [p for layer in self.layers for p in layer.params.values()]
+            self.grads = [layer.grads[k] for layer in self.layers for k in layer.params]
         self.output_shape = shape
         self.built = True
         self._setup_training()

@@ -33,6 +33,8 @@ class Packed:
     def holds(self, params, grads):
         """True when ``params`` and ``grads`` are exactly these views, in order (then one flat update covers them)."""
         mine = self.param_views
+        if params is mine and grads is self.grad_views:  # the model's own lists: no per-view check
+            return True
         return (len(params) == len(mine) and len(grads) == len(mine)
                 and all(map(operator.is_, params, mine)) and all(map(operator.is_, grads, self.grad_views)))
 

@@ -32,7 +32,7 @@ class SGD(Optimizer):
             else:
                 g = b
         tmp = self.scratch(p)
-        self.xp.multiply(g, lr, out=tmp)
+        self.xp.multiply(g, p.dtype.type(lr), out=tmp)  # a dtype scalar: NumPy takes a Python float slower
         p -= tmp
 
     def get_config(self):
