@@ -20,7 +20,7 @@ from .stats import median, relative_spread
 from .trainer import GpupropTrainer
 
 
-def measure_epoch(workload, device, timing, epoch_repeats=3):
+def measure_epoch(workload, device, epoch_repeats=3):
     """A record dict (without the runner's common fields) for the epoch workload on ``device``."""
     model = workloads.build_gpuprop(workload, device, seed=0, metrics=["accuracy"])
     backend = model.backend

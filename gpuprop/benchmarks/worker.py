@@ -101,7 +101,7 @@ def run(spec):
                     from .epoch import measure_epoch
 
                     with OtherLoad() as other:
-                        rec.update(measure_epoch(wl, device, settings, epoch_repeats=1 if spec.get("quick") else 3))
+                        rec.update(measure_epoch(wl, device, epoch_repeats=1 if spec.get("quick") else 3))
                     rec["other_cpu_pct"] = other.pct
                 else:
                     rec.update(measure_steps(wl, device, fw, settings))
