@@ -123,3 +123,15 @@ def test_views_start_on_cache_lines_and_padding_stays_zero(backend):
         covered[offset:offset + size] = True
     gaps = backend.to_host(model.packed.params)[~covered]
     assert gaps.size > 0 and not gaps.any()
+
+
+def test_holds_knows_the_models_own_lists_and_checks_any_other(backend):
+    """The model's own lists skip the per-view check; a copy is checked view by view, a stranger is refused."""
+    model = _model(backend, "sgd")
+    packed = model.packed
+    assert model.params is packed.param_views and model.grads is packed.grad_views
+    assert packed.holds(model.params, model.grads)
+    assert packed.holds(list(model.params), list(model.grads))
+    assert not packed.holds(list(reversed(model.params)), model.grads)
+    assert not packed.holds([p.copy() for p in model.params], model.grads)
+    assert not packed.holds(model.params[:-1], model.grads[:-1])
