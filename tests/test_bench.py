@@ -9,6 +9,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 import numpy
 import pytest
@@ -246,3 +247,31 @@ def test_paired_worker_times_steps_and_the_ceiling_gemm_on_request():
     finally:
         w.close()
     assert w.proc.returncode == 0
+
+
+def _spin(seconds):
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+def test_other_load_counts_another_process_not_this_one():
+    """A real busy child process shows up as other load; this process's own spinning does not."""
+    from gpuprop.benchmarks.machine import OtherLoad
+
+    with OtherLoad() as probe:
+        time.sleep(0.05)
+    if probe.pct is None:
+        pytest.skip("no /proc/stat on this OS: the benchmark reports no other-load figures here")
+    child = subprocess.Popen([sys.executable, "-c", "import time\nend = time.time() + 3\nwhile time.time() < end: pass"])
+    try:
+        time.sleep(0.3)  # let it start spinning
+        with OtherLoad() as busy:
+            time.sleep(0.5)
+    finally:
+        child.kill()
+        child.wait()
+    with OtherLoad() as own:
+        _spin(0.5)
+    assert busy.pct > 50, busy.pct
+    assert own.pct < 50, own.pct

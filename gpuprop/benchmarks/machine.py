@@ -52,41 +52,58 @@ def load_average():
         return None
 
 
-def _busy_jiffies():
-    """Busy CPU time of the whole machine in seconds from /proc/stat (Linux), or None."""
+def _idle_s():
+    """Idle + iowait time summed over all CPUs, in seconds, from /proc/stat (Linux); None elsewhere.
+
+    The kernel keeps idle time exactly and reports it in 10 ms units, whereas the
+    busy fields (user, system, ...) are sampled once per tick: over a 0.25 s repeat
+    a single misattributed tick reads as 4 % of a core.
+    """
     try:
         with open("/proc/stat") as f:
             fields = [int(v) for v in f.readline().split()[1:]]
     except (OSError, ValueError):
         return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    return (fields[3] + (fields[4] if len(fields) > 4 else 0)) / os.sysconf("SC_CLK_TCK")
+
+
+def _online_cpus():
+    """CPUs that /proc/stat's first line sums over (its cpuN lines), or os.cpu_count()."""
+    try:
+        with open("/proc/stat") as f:
+            return sum(1 for line in f if line.startswith("cpu") and line[3:4].isdigit()) or os.cpu_count()
+    except OSError:
+        return os.cpu_count()
 
 
 def _own_cpu():
+    # process_time() is exact (CLOCK_PROCESS_CPUTIME_ID, all threads); os.times() counts in ticks.
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
+    return time.process_time() + t.children_user + t.children_system
+
+
+_CPUS = _online_cpus()
 
 
 class OtherLoad:
     """CPU time other processes used while a figure was measured, as % of one core.
 
-    ``with OtherLoad() as o: ...`` then ``o.pct``: (machine busy time − this
-    process's CPU time) / wall time. Above ~10 % another process shared the
+    ``with OtherLoad() as o: ...`` then ``o.pct``: (CPUs × wall time − idle
+    time − this process's CPU time) / wall time. Above ~10 % another process shared the
     CPU and a CPU figure is suspect (OpenBLAS and OpenMP threads that wait for
     each other slow down many-fold when a core is taken away).
     """
 
     def __enter__(self):
-        self.t0, self.busy0, self.own0 = time.perf_counter(), _busy_jiffies(), _own_cpu()
+        self.t0, self.idle0, self.own0 = time.perf_counter(), _idle_s(), _own_cpu()
         self.pct = None
         return self
 
     def __exit__(self, *exc):
-        busy1, wall = _busy_jiffies(), time.perf_counter() - self.t0
-        if self.busy0 is not None and busy1 is not None and wall > 0:
-            other = (busy1 - self.busy0) - (_own_cpu() - self.own0)
-            self.pct = max(0.0, 100.0 * other / wall)
+        idle1, wall = _idle_s(), time.perf_counter() - self.t0
+        if self.idle0 is not None and idle1 is not None and wall > 0:
+            busy = _CPUS * wall - (idle1 - self.idle0)
+            self.pct = max(0.0, 100.0 * (busy - (_own_cpu() - self.own0)) / wall)
         return False
 
 

@@ -88,7 +88,7 @@ def table(doc):
     if busy:
         worst = max(r["other_cpu_pct"] for r in busy)
         out.append(f"* other processes used > {BUSY_PCT} % of a core while this row was measured (up to "
-                   f"{worst:.0f} %): treat it as unreliable.")
+                   f"{worst:.0f} %; for rows timed in turns, in the median repeat): treat it as unreliable.")
     for dev, c in doc["ceilings"].items():
         if c.get("gflops") is None:
             out.append(f"ceiling {dev}: n/a ({c.get('error', '')})")
