@@ -15,6 +15,6 @@ sgemm ceiling measured in the same run (``ceiling``). CPU figures disturbed
 by other processes are flagged and measured again (``machine.OtherLoad``).
 
 Modules: workloads, timing, stats, ceiling, trainer (gpuprop), peers_torch,
-peers_jax, worker, paired, runner, selection, epoch, memory, machine, report,
-scaling, profile.
+peers_jax, worker, paired, runner, derived, selection, epoch, memory, machine,
+report, scaling, profile.
 """

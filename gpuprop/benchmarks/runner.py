@@ -27,8 +27,8 @@ import time
 
 from ..backend import get_backend
 from . import machine, memory, paired, timing, workloads
+from .derived import finish
 from .selection import PEERS, devices_for, frameworks_for, parse_peers, peer_missing  # noqa: F401 (re-exported)
-from .stats import ratio
 
 SCHEMA = "gpuprop-bench/1"
 BUSY_PCT = 10  # other processes' CPU use (% of one core) above which a CPU figure is measured again
@@ -263,33 +263,6 @@ class Run:
         with open(tmp, "w") as f:
             json.dump(self.doc, f, indent=1, default=_jsonable)
         os.replace(tmp, self.out_path)
-
-
-def finish(doc):
-    """Fill in the derived figures: GFLOP/s, fraction of ceiling, GPU speedups, gpuprop ÷ peer ratios."""
-    recs = doc["records"]
-    ok = {(r["workload"], r["device"], r["framework"]): r for r in recs if r["status"] == "ok"}
-    for r in recs:
-        if r["status"] != "ok":
-            continue
-        sec = r["ms_per_step"] / 1000.0
-        r["gflops"] = r["gflop_per_step"] / sec if r["gflop_per_step"] else None
-        ceiling = (doc["ceilings"].get(r["device"]) or {}).get("gflops")
-        r["ceiling_fraction"] = r.get("paired_ceiling_fraction") or ratio(r["gflops"], ceiling)
-        cpu = ok.get((r["workload"], "cpu", r["framework"]))
-        if r["device"] == "gpu" and cpu:
-            r["speedup_vs_cpu"] = ratio(r["samples_per_s"], cpu["samples_per_s"])
-        mine = ok.get((r["workload"], r["device"], "gpuprop"))
-        if r["framework"] != "gpuprop" and mine:
-            r["gpuprop_ratio"] = r.get("paired_ratio") or ratio(mine["samples_per_s"], r["samples_per_s"])
-            if "first_loss" in mine and "first_loss" in r:
-                r["first_loss_diff"] = abs(r["first_loss"] - mine["first_loss"])
-    for r in recs:
-        if r["framework"] == "gpuprop" and r["status"] == "ok":
-            r["vs"] = {p["framework"]: p.get("gpuprop_ratio") for p in recs
-                       if p["workload"] == r["workload"] and p["device"] == r["device"]
-                       and p["framework"] != "gpuprop" and p["status"] == "ok"}
-    return doc
 
 
 def _terminate(signum, frame):
