@@ -4,6 +4,7 @@ the FLOP count follows its formula, and the peers train the very model gpuprop t
 No timing is asserted: speed depends on the machine; only structure and positivity are.
 """
 
+import importlib.util
 import json
 import math
 import os
@@ -277,3 +278,23 @@ def test_other_load_counts_another_process_not_this_one():
         child.wait()
     assert own.pct < 50, own.pct
     assert busy.pct > 50, busy.pct
+
+
+def test_scaling_points_are_timed_in_turns_with_the_peer():
+    """Two small scaling points through real worker processes: figures, epoch arithmetic, the paired ratio."""
+    from gpuprop.benchmarks import scaling
+
+    peers = ("torch",) if importlib.util.find_spec("torch") else ()
+    pts = [("batch", 32, 64), ("width", 64, 32)]
+    doc = scaling.run("cpu", quick=True, peers=peers, log=lambda msg: None, points=pts)
+    assert doc["settings"]["paired"] and not [s for s in doc["skipped"] if "gpuprop" in s]
+    mine = [p for p in doc["points"] if p["framework"] == "gpuprop"]
+    assert [(p["sweep"], p["batch"], p["width"]) for p in mine] == pts
+    for p in doc["points"]:
+        assert p["ms_per_step"] > 0
+        assert math.isclose(p["epoch_s"], p["ms_per_step"] / 1000 * math.ceil(60000 / p["batch"]))
+    for p in doc["points"]:
+        if p["framework"] != "gpuprop":
+            assert p["gpuprop_ratio"] > 0
+    text = scaling.markdown(doc)
+    assert "| 32 |" in text and ("gpuprop÷torch cpu" in text) == bool(peers)

@@ -8,6 +8,7 @@ one timed repeat each (the order reversed every round: A B, B A, ...), so
 repeat i of gpuprop and repeat i of a peer are under a second apart.
 A peer's ``paired_ratio`` is the median over rounds of (peer time ÷ gpuprop
 time): gpuprop's samples/s over the peer's, as ``gpuprop_ratio`` is defined.
+``take_turns`` is the loop itself; ``scaling`` times its sweep points with it too.
 
 Between turns the runner pauses ``GAP_S``: BLAS and OpenMP threads may keep
 spinning for a while after their last call (OpenBLAS up to ~0.1 s) and must
@@ -51,7 +52,7 @@ def serve(device, fw, stdin=sys.stdin):
         cmd, *args = line.split()
         try:
             if cmd == "SETUP":
-                wl, warmup = workloads.WORKLOADS[args[0]], int(args[1])
+                wl, warmup = workloads.get(args[0]), int(args[1])
                 t, peak, first_loss = start_trainer(wl, device, fw)
                 for _ in range(warmup):
                     t.step()
@@ -168,6 +169,26 @@ def measure(run, device, frameworks, names):
                 w.close()
 
 
+def take_turns(workers, order, name, steps, repeats, device, after=None):
+    """``repeats`` rounds of one timed repeat per framework, in ``order`` and then reversed.
+
+    Returns ({fw: [seconds per step, or None where a repeat failed]}, {fw: [other_cpu_pct]}),
+    one entry per round. ``after(fw)`` runs right after each framework's turn.
+    """
+    times = {fw: [] for fw in order}
+    others = {fw: [] for fw in order}
+    for i in range(repeats):
+        for fw in (order if i % 2 == 0 else order[::-1]):
+            time.sleep(GAP_S.get(device, 0.1))
+            kind, r = workers[fw].ask(f"REPEAT {name} {steps[fw]}")
+            times[fw].append(r["s"] if kind == "TIME" else None)
+            if kind == "TIME":
+                others[fw].append(r.get("other_cpu_pct"))
+            if after is not None:
+                after(fw)
+    return times, others
+
+
 def _one_workload(run, device, workers, wl, settings):
     ready, steps = {}, {}
     for fw, w in workers.items():
@@ -190,25 +211,18 @@ def _one_workload(run, device, workers, wl, settings):
                 gemms.append((f"{m} {k} {n}", 2.0 * m * k * n,
                               timing.steps_for(r["s"], settings["min_repeat_s"] / 2, settings["max_steps"])))
     ceiling = []
-    times = {fw: [] for fw in ready}
-    others = {fw: [] for fw in ready}
+
+    def ceiling_turn(fw):
+        if fw == "gpuprop" and gemms:
+            rates = []
+            for size, flop, reps in gemms:
+                kind, r = workers[fw].ask(f"GEMM {size} {reps}")
+                if kind == "TIME":
+                    rates.append(flop / r["s"] / 1e9)
+            ceiling.append(max(rates) if rates else None)
+
     order = list(ready)
-    for i in range(settings["repeats"]):
-        for fw in (order if i % 2 == 0 else order[::-1]):
-            time.sleep(GAP_S.get(device, 0.1))
-            kind, r = workers[fw].ask(f"REPEAT {wl.name} {steps[fw]}")
-            if kind == "TIME":
-                times[fw].append(r["s"])
-                others[fw].append(r.get("other_cpu_pct"))
-            else:
-                times[fw].append(None)
-            if fw == "gpuprop" and gemms:
-                rates = []
-                for size, flop, reps in gemms:
-                    kind, r = workers[fw].ask(f"GEMM {size} {reps}")
-                    if kind == "TIME":
-                        rates.append(flop / r["s"] / 1e9)
-                ceiling.append(max(rates) if rates else None)
+    times, others = take_turns(workers, order, wl.name, steps, settings["repeats"], device, after=ceiling_turn)
     mine = times.get("gpuprop")
     for fw in order:
         kind, mem = workers[fw].ask(f"DONE {wl.name}")

@@ -5,6 +5,13 @@ handful of timed steps per point (median of repeats, warm-up excluded), not
 by training whole epochs. Sweeps: batch 32…8192 for 784-512-512-10, and width
 128…4096 (two hidden layers) at batch 128; SGD momentum 0.9 throughout.
 
+Every point is timed in turns, as the bench's step workloads are (``paired``):
+fresh worker processes, one per framework, take one timed repeat each, the
+order reversed every round. gpuprop's and a peer's figure for a point are
+then seconds apart instead of a whole sweep apart, which on a VM whose speed
+moves 2× within minutes decides which framework looks faster. A peer's point
+also carries ``gpuprop_ratio``, the median over rounds of (peer ÷ gpuprop time).
+
 While a device is overhead-bound (per-step costs that do not grow with the
 batch: Python, kernel launches, small-GEMM inefficiency), doubling the batch
 nearly halves the epoch; once it is compute-bound the epoch time stops
@@ -13,15 +20,12 @@ batch saves less than 10 % of the epoch time.
 """
 
 import itertools
-import json
 import math
-import subprocess
 import sys
 
-from . import machine, timing, workloads
-from .memory import child_env
+from . import machine, paired, timing, workloads
 from .selection import devices_for, peer_missing
-from .trainer import make
+from .stats import median, relative_spread
 
 BATCHES = (32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 WIDTHS = (128, 256, 512, 1024, 2048, 4096)
@@ -29,100 +33,75 @@ BUSY_PCT = 10  # as in report.py: other processes' CPU use (% of a core) that fl
 SAVING = 0.10  # doubling the batch must save at least this fraction of the epoch to count as "still falling"
 
 
-def mlp(width=512, batch=128):
-    return workloads.Workload(f"mlp{width}-b{batch}", tuple(("dense", width, "relu") for _ in range(2))
-                              + (("dense", 10, "softmax"),), (784,), batch, "momentum", 0.01,
-                              f"MLP 784-{width}-{width}-10, batch {batch}")
-
-
-def point(wl, device, framework, settings):
-    t = make(framework, wl, device)
-    t.load(workloads.host_batches(wl, n_batches=2))
-    t.build(workloads.reference_weights(wl))
-    with machine.OtherLoad() as other:
-        r = timing.measure(t.step, t.sync, **settings)
-    steps = math.ceil(workloads.EPOCH_SAMPLES / wl.batch)
-    return {"ms_per_step": r["ms_per_step"], "spread": r["spread"], "epoch_s": r["ms_per_step"] * steps / 1000.0,
-            "samples_per_s": wl.batch / (r["ms_per_step"] / 1000.0),
-            "gflops": workloads.flops_per_step(wl) / 1e9 / (r["ms_per_step"] / 1000.0),
-            "other_cpu_pct": other.pct}
-
-
 def sweep_points():
     """[(sweep, batch, width)] of both sweeps."""
     return [("batch", b, 512) for b in BATCHES] + [("width", 128, w) for w in WIDTHS]
 
 
-def measure_points(device, framework, points, settings):
-    """Measure ``points`` in this process; one dict per point (an 'error' key where it failed)."""
-    out = []
-    for sweep, batch, width in points:
-        wl = mlp(width, batch)
-        try:
-            p = point(wl, device, framework, settings)
-        except Exception as exc:  # noqa: BLE001 - e.g. out of memory at the largest point
-            p = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
-        p.update(sweep=sweep, device=device, framework=framework, batch=batch, width=width)
-        print(f"[{device}] {framework:<8} {sweep:<5} batch {batch:<5} width {width:<5} "
-              + (f"{p['ms_per_step']:9.3f} ms/step  {p['epoch_s']:8.2f} s/epoch" if "error" not in p else p["error"]),
-              file=sys.stderr, flush=True)
+def measure_point(device, frameworks, sweep, batch, width, settings, skipped):
+    """One point for every framework, timed in turns; a list of point dicts (failures go to ``skipped``)."""
+    wl = workloads.scaling_mlp(width, batch)
+    where = f"on {device}, batch {batch} width {width}"
+    workers, steps, times, others = {}, {}, {}, {}
+    try:
+        for fw in frameworks:
+            try:
+                workers[fw] = paired.Worker(device, fw)
+            except Exception as exc:  # noqa: BLE001 - the worker could not even start
+                skipped.append(f"{fw} {where}: worker did not start ({exc})")
+                continue
+            kind, r = workers[fw].ask(f"SETUP {wl.name} {settings['warmup']}")
+            if kind != "READY":  # e.g. out of memory at the largest point
+                skipped.append(f"{fw} {where}: {r.get('reason', kind)}")
+                workers.pop(fw).close()
+                continue
+            steps[fw] = timing.steps_for(r["one_step_s"], settings["min_repeat_s"], settings["max_steps"])
+        if steps:
+            times, others = paired.take_turns(workers, list(steps), wl.name, steps, settings["repeats"], device)
+    finally:
+        for w in workers.values():
+            w.close()
+    out, mine = [], times.get("gpuprop")
+    for fw, ts in times.items():
+        ok = [t for t in ts if t is not None]
+        if not ok:
+            skipped.append(f"{fw} {where}: every timed repeat failed")
+            continue
+        sec = median(ok)
+        p = {"sweep": sweep, "device": device, "framework": fw, "batch": batch, "width": width,
+             "ms_per_step": sec * 1000.0, "spread": relative_spread(ok),
+             "epoch_s": sec * math.ceil(workloads.EPOCH_SAMPLES / batch), "samples_per_s": batch / sec,
+             "gflops": workloads.flops_per_step(wl) / 1e9 / sec, "paired": True,
+             "other_cpu_pct": median(others[fw]) if others.get(fw) else None}
+        if fw != "gpuprop" and mine:
+            rounds = [t / g for t, g in zip(ts, mine) if t and g]
+            p["gpuprop_ratio"] = median(rounds) if rounds else None
         out.append(p)
     return out
 
 
-def _spawn(device, framework, points, settings):
-    """``measure_points`` in a fresh process (frameworks never share one; see ``worker``)."""
-    arg = json.dumps({"device": device, "framework": framework, "points": points, "settings": settings})
-    res = subprocess.run([sys.executable, "-m", "gpuprop.benchmarks.scaling", arg], check=False,
-                         stdout=subprocess.PIPE, text=True, env=child_env())
-    lines = res.stdout.strip().splitlines()
-    if res.returncode != 0 or not lines:
-        return [{"error": f"worker failed (rc {res.returncode})", "sweep": s, "device": device,
-                 "framework": framework, "batch": b, "width": w} for s, b, w in points]
-    return json.loads(lines[-1])
-
-
-def _busy(p):
-    return (p.get("other_cpu_pct") or 0) > BUSY_PCT
-
-
-def run(devices="all", quick=False, peers=("torch",), log=None, retry_busy=2):
-    """Both sweeps on each device for gpuprop and the installed peers; a JSON-able dict.
-
-    CPU points measured while other processes used the CPU are measured again
-    (up to ``retry_busy`` rounds, after waiting for a quiet CPU); the less
-    disturbed measurement is kept.
-    """
+def run(devices="all", quick=False, peers=("torch",), log=None, points=None):
+    """Both sweeps (or ``points``) on each device for gpuprop and the installed peers; a JSON-able dict."""
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     devs = devices_for(devices) if isinstance(devices, str) else list(devices)
-    settings = {"repeats": 3, "warmup": 1, "min_repeat_s": 0.02, "max_steps": 50} if quick else \
-        {"repeats": 5, "warmup": 2, "min_repeat_s": 0.1, "max_steps": 200}
+    settings = timing.settings(quick)  # the bench's own: a point is timed exactly as a bench row is
     from ..backend import get_backend
 
     doc = {"machine": machine.info([get_backend(d) for d in devs], peers=()),
-           "settings": dict(settings, devices=devs, retry_busy=retry_busy), "points": [], "skipped": []}
+           "settings": dict(settings, devices=devs, paired=True), "points": [], "skipped": []}
     for device in devs:
-        for fw in ["gpuprop"] + [p for p in peers if p in ("torch", "jax")]:
-            missing = None if fw == "gpuprop" else peer_missing(fw, device, deep=False)
+        frameworks = ["gpuprop"]
+        for fw in (p for p in peers if p in ("torch", "jax")):
+            missing = peer_missing(fw, device, deep=False)
             if missing:
                 doc["skipped"].append(f"{fw} on {device}: {missing}")
-                continue
-            pts = {(p["sweep"], p["batch"], p["width"]): p for p in _spawn(device, fw, sweep_points(), settings)}
-            for attempt in range(retry_busy if device == "cpu" else 0):
-                busy = [k for k, p in pts.items() if _busy(p)]
-                if not busy:
-                    break
-                log(f"{len(busy)} {fw} point(s) disturbed by other processes: measuring again (attempt {attempt + 1})")
-                machine.wait_for_quiet(60.0, BUSY_PCT)
-                for p in _spawn(device, fw, busy, settings):
-                    k = (p["sweep"], p["batch"], p["width"])
-                    if "error" not in p and (p.get("other_cpu_pct") or 0) < (pts[k].get("other_cpu_pct") or 0):
-                        pts[k] = p
-            for p in pts.values():
-                if "error" in p:
-                    doc["skipped"].append(f"{fw} on {device}, batch {p['batch']} width {p['width']}: {p['error']}")
-                else:
-                    doc["points"].append(p)
+            else:
+                frameworks.append(fw)
+        for sweep, batch, width in points or sweep_points():
+            for p in measure_point(device, frameworks, sweep, batch, width, settings, doc["skipped"]):
+                log(f"[{device}] {p['framework']:<8} {sweep:<5} batch {batch:<5} width {width:<5} "
+                    f"{p['ms_per_step']:9.3f} ms/step  {p['epoch_s']:8.2f} s/epoch")
+                doc["points"].append(p)
     doc["machine"]["load_after"] = machine.load_average()
     return doc
 
@@ -153,14 +132,19 @@ def markdown(doc):
     for sweep, key, title in (("batch", "batch", "Time per epoch (s, 60000 samples) vs batch size, MLP 784-512-512-10"),
                               ("width", "width", "Time per epoch (s) vs hidden width (two layers), batch 128")):
         values = sorted({p[key] for p in doc["points"] if p["sweep"] == sweep})
-        out += [f"**{title}**", "", "| " + key + " | " + " | ".join(f"{f} {d}" for d, f in cols) + " |",
-                "|---:|" + "---:|" * len(cols)]
+        peers = [(d, f) for d, f in cols if f != "gpuprop"]
+        out += [f"**{title}**", "", "| " + key + " | " + " | ".join(f"{f} {d}" for d, f in cols)
+                + "".join(f" | gpuprop÷{f} {d}" for d, f in peers) + " |",
+                "|---:|" + "---:|" * (len(cols) + len(peers))]
         for v in values:
             cells = []
             for d, f in cols:
                 p = dict(series(doc, sweep, d, f)).get(v)
                 busy = p and (p.get("other_cpu_pct") or 0) > BUSY_PCT
                 cells.append(f"{p['epoch_s']:.2f}{'*' if busy else ''}" if p else "–")
+            for d, f in peers:
+                p = dict(series(doc, sweep, d, f)).get(v)
+                cells.append(f"{p['gpuprop_ratio']:.2f}×" if p and p.get("gpuprop_ratio") else "–")
             out.append(f"| {v} | " + " | ".join(cells) + " |")
         out.append("")
     for d, f in cols:
@@ -176,6 +160,10 @@ def markdown(doc):
         else:
             out.append(f"- {f} on {d}: stops being overhead-bound at batch {k} (doubling beyond it saves "
                        f"< {SAVING:.0%}); fastest {best[1]['epoch_s']:.2f} s/epoch at batch {best[0]}.")
+    if any(f != "gpuprop" for _, f in cols):
+        out += ["", "Each point is timed in turns (one repeat per framework, order reversed every round); "
+                "gpuprop÷peer is the median of the per-round ratios, so it need not equal the quotient of "
+                "the two epoch columns, which are each framework's own median."]
     if any((p.get("other_cpu_pct") or 0) > BUSY_PCT for p in doc["points"]):
         out += ["", f"\\* other processes used > {BUSY_PCT} % of a core while this point was measured: unreliable."]
     if doc.get("skipped"):
@@ -215,9 +203,3 @@ def plot(doc, path):
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return f"(plot written to {path})"
-
-
-if __name__ == "__main__":  # the per-framework worker that ``run`` spawns
-    spec = json.loads(sys.argv[1])
-    points = [tuple(p) for p in spec["points"]]
-    print(json.dumps(measure_points(spec["device"], spec["framework"], points, spec["settings"])))

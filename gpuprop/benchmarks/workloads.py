@@ -79,6 +79,23 @@ def names():
     return list(WORKLOADS)
 
 
+def scaling_mlp(width=512, batch=128):
+    """The scaling sweeps' model: 784-width-width-10 ReLU at ``batch``, SGD momentum 0.9."""
+    return Workload(f"mlp{width}-b{batch}", tuple(("dense", width, "relu") for _ in range(2))
+                    + (("dense", 10, "softmax"),), (784,), batch, "momentum", 0.01,
+                    f"MLP 784-{width}-{width}-10, batch {batch}")
+
+
+def get(name):
+    """A named workload, or a scaling point named as ``scaling_mlp`` names it (``mlp512-b32``)."""
+    if name in WORKLOADS:
+        return WORKLOADS[name]
+    width, sep, batch = name.removeprefix("mlp").partition("-b")
+    if name.startswith("mlp") and sep and width.isdigit() and batch.isdigit():
+        return scaling_mlp(int(width), int(batch))
+    raise KeyError(f"unknown workload {name!r}")
+
+
 def select(spec=None, quick=False):
     """Workloads named in ``spec`` (names or comma lists), default all (or the --quick subset)."""
     if not spec:
