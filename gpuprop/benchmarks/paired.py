@@ -169,11 +169,28 @@ def measure(run, device, frameworks, names):
                 w.close()
 
 
+def set_up(workers, name, settings):
+    """Build and warm up ``name`` in every worker.
+
+    Returns ({fw: READY payload}, {fw: steps per repeat}, {fw: reason it could not}).
+    """
+    ready, steps, failed = {}, {}, {}
+    for fw, w in workers.items():
+        kind, r = w.ask(f"SETUP {name} {settings['warmup']}")
+        if kind != "READY":
+            failed[fw] = r.get("reason", kind)
+            continue
+        ready[fw] = r
+        steps[fw] = timing.steps_for(r["one_step_s"], settings["min_repeat_s"], settings["max_steps"])
+    return ready, steps, failed
+
+
 def take_turns(workers, order, name, steps, repeats, device, after=None):
     """``repeats`` rounds of one timed repeat per framework, in ``order`` and then reversed.
 
-    Returns ({fw: [seconds per step, or None where a repeat failed]}, {fw: [other_cpu_pct]}),
-    one entry per round. ``after(fw)`` runs right after each framework's turn.
+    Returns ({fw: [seconds per step, or None where a repeat failed]}, one entry per round;
+    {fw: [other_cpu_pct of each repeat that reported one]}). ``after(fw)`` runs right after
+    each framework's turn.
     """
     times = {fw: [] for fw in order}
     others = {fw: [] for fw in order}
@@ -182,23 +199,23 @@ def take_turns(workers, order, name, steps, repeats, device, after=None):
             time.sleep(GAP_S.get(device, 0.1))
             kind, r = workers[fw].ask(f"REPEAT {name} {steps[fw]}")
             times[fw].append(r["s"] if kind == "TIME" else None)
-            if kind == "TIME":
-                others[fw].append(r.get("other_cpu_pct"))
+            if kind == "TIME" and r.get("other_cpu_pct") is not None:
+                others[fw].append(r["other_cpu_pct"])
             if after is not None:
                 after(fw)
     return times, others
 
 
+def round_ratios(times, fw):
+    """Per round, ``fw``'s time ÷ gpuprop's: gpuprop's speed over ``fw``'s, rounds where both ran."""
+    return [p / g for p, g in zip(times[fw], times.get("gpuprop") or []) if p is not None and g is not None]
+
+
 def _one_workload(run, device, workers, wl, settings):
-    ready, steps = {}, {}
-    for fw, w in workers.items():
-        kind, r = w.ask(f"SETUP {wl.name} {settings['warmup']}")
-        if kind != "READY":
-            run.add(run.base(wl, device, fw), "n/a", r.get("reason", kind))
-            run.log(f"[{device}] {wl.name:<9} {fw:<13} n/a: {r.get('reason', kind)}")
-            continue
-        ready[fw] = r
-        steps[fw] = timing.steps_for(r["one_step_s"], settings["min_repeat_s"], settings["max_steps"])
+    ready, steps, failed = set_up(workers, wl.name, settings)
+    for fw, why in failed.items():
+        run.add(run.base(wl, device, fw), "n/a", why)
+        run.log(f"[{device}] {wl.name:<9} {fw:<13} n/a: {why}")
     # A workload judged against the sgemm ceiling has the ceiling's products timed in gpuprop's
     # turns too, so step and ceiling see the same moment of the machine (the ceiling alone moved
     # 147 → 173 GFLOP/s between two runs minutes apart). Per round the ceiling is the best size.
@@ -223,7 +240,6 @@ def _one_workload(run, device, workers, wl, settings):
 
     order = list(ready)
     times, others = take_turns(workers, order, wl.name, steps, settings["repeats"], device, after=ceiling_turn)
-    mine = times.get("gpuprop")
     for fw in order:
         kind, mem = workers[fw].ask(f"DONE {wl.name}")
         ts = [t for t in times[fw] if t is not None]
@@ -233,7 +249,7 @@ def _one_workload(run, device, workers, wl, settings):
         rec = run.base(wl, device, fw)
         rec.update(summarize(ts), steps_per_repeat=steps[fw], repeats=len(ts), warmup=settings["warmup"],
                    paired=True, first_loss=ready[fw]["first_loss"], note=ready[fw].get("note", ""))
-        pct = [p for p in others[fw] if p is not None]
+        pct = others[fw]
         # Like the figure itself, the flag is a median: one disturbed repeat moves neither.
         rec["other_cpu_pct"] = median(pct) if pct else None
         rec["other_cpu_pct_max"] = max(pct) if pct else None
@@ -247,8 +263,8 @@ def _one_workload(run, device, workers, wl, settings):
                 rec.update(paired_ceiling_fraction=quantile(rounds, 0.5), paired_ceiling_rounds=rounds,
                            paired_ceiling_gflops=quantile([c for c in ceiling if c], 0.5),
                            paired_ceiling_sizes=[[int(v) for v in g[0].split()] for g in gemms])
-        if fw != "gpuprop" and mine:
-            rounds = [p / g for p, g in zip(times[fw], mine) if p is not None and g is not None]
+        if fw != "gpuprop":
+            rounds = round_ratios(times, fw)
             if rounds:
                 rec.update(paired_ratio=quantile(rounds, 0.5), paired_ratio_q1=quantile(rounds, 0.25),
                            paired_ratio_q3=quantile(rounds, 0.75), paired_rounds=rounds)

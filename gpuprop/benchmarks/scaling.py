@@ -42,26 +42,21 @@ def measure_point(device, frameworks, sweep, batch, width, settings, skipped):
     """One point for every framework, timed in turns; a list of point dicts (failures go to ``skipped``)."""
     wl = workloads.scaling_mlp(width, batch)
     where = f"on {device}, batch {batch} width {width}"
-    workers, steps, times, others = {}, {}, {}, {}
+    workers, times, others = {}, {}, {}
     try:
         for fw in frameworks:
             try:
                 workers[fw] = paired.Worker(device, fw)
             except Exception as exc:  # noqa: BLE001 - the worker could not even start
                 skipped.append(f"{fw} {where}: worker did not start ({exc})")
-                continue
-            kind, r = workers[fw].ask(f"SETUP {wl.name} {settings['warmup']}")
-            if kind != "READY":  # e.g. out of memory at the largest point
-                skipped.append(f"{fw} {where}: {r.get('reason', kind)}")
-                workers.pop(fw).close()
-                continue
-            steps[fw] = timing.steps_for(r["one_step_s"], settings["min_repeat_s"], settings["max_steps"])
+        _, steps, failed = paired.set_up(workers, wl.name, settings)
+        skipped.extend(f"{fw} {where}: {why}" for fw, why in failed.items())  # e.g. out of memory
         if steps:
             times, others = paired.take_turns(workers, list(steps), wl.name, steps, settings["repeats"], device)
     finally:
         for w in workers.values():
             w.close()
-    out, mine = [], times.get("gpuprop")
+    out = []
     for fw, ts in times.items():
         ok = [t for t in ts if t is not None]
         if not ok:
@@ -73,8 +68,8 @@ def measure_point(device, frameworks, sweep, batch, width, settings, skipped):
              "epoch_s": sec * math.ceil(workloads.EPOCH_SAMPLES / batch), "samples_per_s": batch / sec,
              "gflops": workloads.flops_per_step(wl) / 1e9 / sec, "paired": True,
              "other_cpu_pct": median(others[fw]) if others.get(fw) else None}
-        if fw != "gpuprop" and mine:
-            rounds = [t / g for t, g in zip(ts, mine) if t and g]
+        if fw != "gpuprop":
+            rounds = paired.round_ratios(times, fw)
             p["gpuprop_ratio"] = median(rounds) if rounds else None
         out.append(p)
     return out

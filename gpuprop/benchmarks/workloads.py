@@ -81,8 +81,7 @@ def names():
 
 def scaling_mlp(width=512, batch=128):
     """The scaling sweeps' model: 784-width-width-10 ReLU at ``batch``, SGD momentum 0.9."""
-    return Workload(f"mlp{width}-b{batch}", tuple(("dense", width, "relu") for _ in range(2))
-                    + (("dense", 10, "softmax"),), (784,), batch, "momentum", 0.01,
+    return Workload(f"mlp{width}-b{batch}", _mlp(width), (784,), batch, "momentum", 0.01,
                     f"MLP 784-{width}-{width}-10, batch {batch}")
 
 
