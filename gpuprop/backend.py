@@ -139,10 +139,7 @@ class CupyBackend(Backend):
     def runtime_versions(self):
         rt = self.xp.cuda.runtime
 
-        def version(v):
-            return f"{v // 1000}.{(v % 1000) // 10}"
-
-        return {"CUDA driver": version(rt.driverGetVersion()), "CUDA runtime": version(rt.runtimeGetVersion()),
+        return {"CUDA driver": _cuda_version(rt.driverGetVersion()), "CUDA runtime": _cuda_version(rt.runtimeGetVersion()),
                 "GPU count": str(rt.getDeviceCount())}
 
     def describe(self):
@@ -167,28 +164,58 @@ def _seed_int(seed):
 def _import_cupy():
     """CuPy and a CUDA device count, or a BackendError saying which part is missing."""
     if os.environ.get("GPUPROP_DISABLE_GPU"):
-        raise BackendError("GPU disabled by GPUPROP_DISABLE_GPU; unset it to use the GPU")
+        raise BackendError("GPU disabled by GPUPROP_DISABLE_GPU; unset it to use the GPU",
+                           reason="GPU disabled by GPUPROP_DISABLE_GPU")
     try:
         import cupy
     except ImportError:
         raise BackendError(
-            "CuPy is not installed: pip install 'gpuprop[gpu]' (CUDA 12) or 'gpuprop[gpu-cuda13]', or use --device cpu"
-        ) from None
+            "CuPy is not installed: pip install 'gpuprop[gpu]' (CUDA 12) or 'gpuprop[gpu-cuda13]', or use --device cpu",
+            reason="CuPy is not installed") from None
     except Exception as exc:  # a broken CUDA install fails at import with many types
-        raise BackendError(f"CuPy failed to import ({_first_line(exc)}); use --device cpu") from None
+        raise BackendError(f"CuPy failed to import ({_first_line(exc)}); use --device cpu",
+                           reason="CuPy failed to import") from None
+    runtime = cupy.cuda.runtime
     try:
-        count = cupy.cuda.runtime.getDeviceCount()
+        count = runtime.getDeviceCount()
     except Exception as exc:
-        msg = _first_line(exc)
-        if "insufficient" in msg.lower() or "driver" in msg.lower():
-            raise BackendError(
-                f"the NVIDIA driver is too old for this CuPy build ({msg}): update the driver "
-                "or install the CuPy wheel for your CUDA version, or use --device cpu"
-            ) from None
-        raise BackendError(f"no CUDA device answers ({msg}); use --device cpu") from None
+        raise cuda_failure(_first_line(exc), _version_or_none(runtime.driverGetVersion),
+                           _version_or_none(runtime.runtimeGetVersion)) from None
     if count == 0:
-        raise BackendError("no CUDA device found; use --device cpu")
+        raise BackendError("no CUDA device found; use --device cpu", reason="no CUDA device found")
     return cupy, count
+
+
+def cuda_failure(msg, driver, runtime):
+    """The BackendError for a CUDA runtime that would not count its devices.
+
+    ``driver`` and ``runtime`` are CUDA's version numbers (12090 = 12.9) or None where
+    unknown. CUDA reports a missing driver as an "insufficient" one; its driver
+    version is then 0, which is how the two are told apart here.
+    """
+    if driver == 0:
+        return BackendError(f"no NVIDIA driver is installed, so CuPy cannot reach a GPU ({msg}): use --device cpu "
+                            "(auto does), or install the NVIDIA driver if this machine has an NVIDIA GPU",
+                            reason="no NVIDIA driver is installed")
+    if "insufficient" in msg.lower():
+        versions = (f"; the driver supports CUDA {_cuda_version(driver)}, this CuPy needs {_cuda_version(runtime)}"
+                    if driver and runtime else "")
+        return BackendError(f"the NVIDIA driver is too old for this CuPy build ({msg}{versions}): update the driver "
+                            "or install the CuPy wheel for your CUDA version ('gpuprop[gpu]' is CUDA 12, "
+                            "'gpuprop[gpu-cuda13]' CUDA 13), or use --device cpu",
+                            reason="the NVIDIA driver is too old for this CuPy build")
+    return BackendError(f"no CUDA device answers ({msg}); use --device cpu", reason="no CUDA device answers")
+
+
+def _version_or_none(call):
+    try:
+        return int(call())
+    except Exception:  # a half-installed CUDA can fail here too; the message then goes without versions
+        return None
+
+
+def _cuda_version(v):
+    return f"{v // 1000}.{(v % 1000) // 10}"
 
 
 def _first_line(exc):
@@ -216,7 +243,7 @@ def get_backend(spec="auto"):
             cupy, _ = _import_cupy()
             backend = CupyBackend(cupy, 0, "auto: CuPy imported and a CUDA device answered")
         except BackendError as exc:
-            backend = Backend(f"auto: {exc.args[0].split(';')[0].split(':')[0]}")
+            backend = Backend(f"auto: {exc.reason}")
     elif key == "gpu" or key.startswith("gpu:"):
         ordinal = key[4:] or "0"
         if not ordinal.isdigit():

@@ -12,7 +12,15 @@ class GpupropError(Exception):
 
 
 class BackendError(GpupropError):
-    """The requested device cannot be used (CuPy missing, no GPU, old driver)."""
+    """The requested device cannot be used (CuPy missing, no GPU, old driver).
+
+    ``reason`` is the cause alone, without the fix: what ``auto`` reports when it
+    falls back to the CPU (the whole message when none is given).
+    """
+
+    def __init__(self, message, reason=None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class DataError(GpupropError):

@@ -37,12 +37,44 @@ def test_asking_for_an_absent_gpu_is_one_clear_sentence(spec):
     assert re.search(r"CuPy|CUDA|GPU", msg) and "--device cpu" in msg
 
 
+@pytest.mark.skipif("gpu" in gpuprop.available_backends(), reason="this machine has a GPU, so auto takes it")
+def test_auto_fallback_reason_is_the_cause_alone():
+    # The cause of the GPU error, without its fix: "auto: CuPy is not installed", not a message cut mid-bracket.
+    with pytest.raises(BackendError) as info:
+        get_backend("gpu")
+    reason = get_backend("auto").reason
+    assert reason == f"auto: {info.value.reason}"
+    assert "--device" not in reason and reason.count("(") == reason.count(")")
+
+
+# CUDA's own first lines, as CuPy 14 (CUDA 12.9 runtime) gives them on machines without a working GPU.
+INSUFFICIENT = "cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version"
+NO_DEVICE = "cudaErrorNoDevice: no CUDA-capable device is detected"
+
+
+@pytest.mark.parametrize("msg, driver, runtime, cause, says", [
+    # no driver at all: CUDA calls it "insufficient" too, but its driver version reads 0
+    (INSUFFICIENT, 0, 12090, "no NVIDIA driver is installed", "install the NVIDIA driver"),
+    (INSUFFICIENT, 11040, 12090, "the NVIDIA driver is too old for this CuPy build", "supports CUDA 11.4, this CuPy needs 12.9"),
+    (INSUFFICIENT, None, None, "the NVIDIA driver is too old for this CuPy build", "update the driver"),
+    (NO_DEVICE, 12090, 12090, "no CUDA device answers", NO_DEVICE),
+])
+def test_cuda_failures_name_their_cause(msg, driver, runtime, cause, says):
+    from gpuprop.backend import cuda_failure
+
+    err = cuda_failure(msg, driver, runtime)
+    assert isinstance(err, BackendError) and err.reason == cause
+    text = str(err)
+    assert text.startswith(cause) and says in text and "--device cpu" in text and "\n" not in text
+
+
 def test_disabled_gpu_env(monkeypatch):
     monkeypatch.setenv("GPUPROP_DISABLE_GPU", "1")
     from gpuprop import backend as mod
 
-    with pytest.raises(BackendError, match="GPUPROP_DISABLE_GPU"):
+    with pytest.raises(BackendError, match="GPUPROP_DISABLE_GPU") as info:
         mod._import_cupy()
+    assert info.value.reason == "GPU disabled by GPUPROP_DISABLE_GPU"
 
 
 @pytest.mark.parametrize("spec", ["tpu", "gpu:x", "gpu:-1"])
