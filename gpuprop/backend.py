@@ -139,8 +139,8 @@ class CupyBackend(Backend):
     def runtime_versions(self):
         rt = self.xp.cuda.runtime
 
-        return {"CUDA driver": _cuda_version(rt.driverGetVersion()), "CUDA runtime": _cuda_version(rt.runtimeGetVersion()),
-                "GPU count": str(rt.getDeviceCount())}
+        return {"CUDA driver": _cuda_version(rt.driverGetVersion()),
+                "CUDA runtime": _cuda_version(rt.runtimeGetVersion()), "GPU count": str(rt.getDeviceCount())}
 
     def describe(self):
         props = self.xp.cuda.runtime.getDeviceProperties(self.device_id)
