@@ -50,13 +50,14 @@ def test_auto_fallback_reason_is_the_cause_alone():
 # CUDA's own first lines, as CuPy 14 (CUDA 12.9 runtime) gives them on machines without a working GPU.
 INSUFFICIENT = "cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version"
 NO_DEVICE = "cudaErrorNoDevice: no CUDA-capable device is detected"
+TOO_OLD = "the NVIDIA driver is too old for this CuPy build"
 
 
 @pytest.mark.parametrize("msg, driver, runtime, cause, says", [
     # no driver at all: CUDA calls it "insufficient" too, but its driver version reads 0
     (INSUFFICIENT, 0, 12090, "no NVIDIA driver is installed", "install the NVIDIA driver"),
-    (INSUFFICIENT, 11040, 12090, "the NVIDIA driver is too old for this CuPy build", "supports CUDA 11.4, this CuPy needs 12.9"),
-    (INSUFFICIENT, None, None, "the NVIDIA driver is too old for this CuPy build", "update the driver"),
+    (INSUFFICIENT, 11040, 12090, TOO_OLD, "supports CUDA 11.4, this CuPy needs 12.9"),
+    (INSUFFICIENT, None, None, TOO_OLD, "update the driver"),
     (NO_DEVICE, 12090, 12090, "no CUDA device answers", NO_DEVICE),
 ])
 def test_cuda_failures_name_their_cause(msg, driver, runtime, cause, says):
