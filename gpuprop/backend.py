@@ -197,6 +197,10 @@ def cuda_failure(msg, driver, runtime):
         return BackendError(f"no NVIDIA driver is installed, so CuPy cannot reach a GPU ({msg}): use --device cpu "
                             "(auto does), or install the NVIDIA driver if this machine has an NVIDIA GPU",
                             reason="no NVIDIA driver is installed")
+    if "stub" in msg.lower():  # containers that mount the toolkit's libcuda stub instead of the real driver
+        return BackendError(f"only the CUDA driver's stub library was found ({msg}): run with the NVIDIA driver "
+                            "available (in a container: the NVIDIA container toolkit, --gpus all), or use --device cpu",
+                            reason="only the CUDA driver's stub library was found")
     if "insufficient" in msg.lower():
         versions = (f"; the driver supports CUDA {_cuda_version(driver)}, this CuPy needs {_cuda_version(runtime)}"
                     if driver and runtime else "")

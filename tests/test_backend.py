@@ -50,6 +50,7 @@ def test_auto_fallback_reason_is_the_cause_alone():
 # CUDA's own first lines, as CuPy 14 (CUDA 12.9 runtime) gives them on machines without a working GPU.
 INSUFFICIENT = "cudaErrorInsufficientDriver: CUDA driver version is insufficient for CUDA runtime version"
 NO_DEVICE = "cudaErrorNoDevice: no CUDA-capable device is detected"
+STUB = "cudaErrorStubLibrary: CUDA driver is a stub library"
 TOO_OLD = "the NVIDIA driver is too old for this CuPy build"
 
 
@@ -59,6 +60,7 @@ TOO_OLD = "the NVIDIA driver is too old for this CuPy build"
     (INSUFFICIENT, 11040, 12090, TOO_OLD, "supports CUDA 11.4, this CuPy needs 12.9"),
     (INSUFFICIENT, None, None, TOO_OLD, "update the driver"),
     (NO_DEVICE, 12090, 12090, "no CUDA device answers", NO_DEVICE),
+    (STUB, None, 12090, "only the CUDA driver's stub library was found", "--gpus all"),
 ])
 def test_cuda_failures_name_their_cause(msg, driver, runtime, cause, says):
     from gpuprop.backend import cuda_failure
