@@ -105,12 +105,11 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     name = "sparse_categorical_crossentropy"
 
     def loss_and_grad_from_logits(self, y_true, logits):
-        labels = y_true.reshape(-1).astype("int64", copy=False)
-        return self.ops.softmax_cross_entropy(logits, labels)
+        return self.ops.softmax_cross_entropy(logits, _labels(y_true))
 
     def loss_and_grad_from_output(self, y_true, y_pred):
         xp = self.ops.xp
-        labels = y_true.reshape(-1).astype("int64", copy=False)
+        labels = _labels(y_true)
         onehot = xp.zeros((labels.shape[0], y_pred.shape[-1]), dtype=y_pred.dtype)
         onehot[xp.arange(labels.shape[0]), labels] = 1
         return super().loss_and_grad_from_output(onehot.reshape(y_pred.shape), y_pred)
@@ -131,6 +130,15 @@ class BinaryCrossentropy(Loss):
         p = xp.clip(y_pred, eps, 1 - eps)
         loss = -(y * xp.log(p) + (1 - y) * xp.log(1 - p)).sum() / n
         return loss, _through_clip((p - y) / (p * (1 - p)) / n, y_pred, eps)
+
+
+def _labels(y_true):
+    """Integer class labels as a flat array. Signed and narrow unsigned labels index as they are
+    (a conversion per step costs softmax regression ~1 µs); floats and uint64, which int64
+    offsets would promote to float, become int64."""
+    labels = y_true if y_true.ndim == 1 else y_true.reshape(-1)
+    dt = labels.dtype
+    return labels if dt.kind == "i" or (dt.kind == "u" and dt.itemsize < 8) else labels.astype("int64")
 
 
 def _through_clip(grad, y_pred, eps):

@@ -17,12 +17,29 @@ class Ops:
     def __init__(self, xp):
         self.xp = xp
         self._consts = {}
-        if getattr(xp, "__name__", "") == "numpy":
+        self._last_consts = (None, None, None, None)
+        self._batch_ones = None
+        self._numpy = getattr(xp, "__name__", "") == "numpy"
+        if self._numpy:
             # ufunc.reduce is what ndarray.sum/max call, minus a Python wrapper worth ~0.5 µs a
             # call: a twentieth of softmax regression's whole step on a CPU.
             self.sum, self.amax = xp.add.reduce, xp.maximum.reduce
         else:
             self.sum, self.amax = _sum_method, _max_method
+
+    def sum_batch(self, dy, out):
+        """out = Σ_n dy[n, :] for a 2-D dy (a bias gradient).
+
+        On NumPy this is ``ones · dy``, one BLAS matrix-vector product: NumPy's
+        reduction over the leading axis costs twice as much (2 µs against 0.8 at
+        32 × 10, 9 against 5 at 128 × 512). A GPU reduces in one kernel either way.
+        """
+        ones = self._batch_ones
+        if ones is None or ones.shape[0] != dy.shape[0] or ones.dtype is not dy.dtype or out.dtype is not dy.dtype:
+            if not self._numpy or out.dtype != dy.dtype:
+                return self.sum(dy, axis=0, out=out)
+            ones = self._batch_ones = self.xp.ones(dy.shape[0], dtype=dy.dtype)
+        return self.xp.dot(ones, dy, out=out)
 
     def _row_constants(self, n, k, dtype):
         """Cached per (n, k, dtype): where each row starts in a flattened (n, k) array, a ones
@@ -32,11 +49,15 @@ class Ops:
         10 columns costs twice as much), and NumPy spends ~0.7 µs more on a Python float than
         on a dtype scalar: at batch 32 both are a visible part of the step.
         """
+        last = self._last_consts  # training repeats one shape: skip even the dict's hashing of a dtype
+        if last[0] == n and last[1] == k and last[2] is dtype:
+            return last[3]
         key = (n, k, dtype)
         c = self._consts.get(key)
         if c is None:
             xp, scalar = self.xp, dtype.type
             c = self._consts[key] = (xp.arange(0, n * k, k), xp.ones(k, dtype=dtype), scalar(n), scalar(1.0 / n))
+        self._last_consts = (n, k, dtype, c)
         return c
 
     # --- activations: y = f(x) and dx = dy · f'(x) --------------------------
@@ -144,7 +165,7 @@ class Ops:
             p /= s[:, None]
             p -= target
             p *= inv_n
-        return loss, p.reshape(shape)
+        return loss, (p if p.shape == shape else p.reshape(shape))
 
     def sigmoid_binary_cross_entropy(self, logits, target):
         """loss = mean(softplus(z) − y·z); dz = (σ(z) − y)/n, n = number of elements."""

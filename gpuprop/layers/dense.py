@@ -48,7 +48,7 @@ class Dense(Layer):
             dy2 = dy
         self.xp.matmul(x.T, dy2, out=self.grads["kernel"])
         if self.use_bias:
-            self.backend.ops.sum(dy2, axis=0, out=self.grads["bias"])
+            self.backend.ops.sum_batch(dy2, out=self.grads["bias"])
         self._x = None
         return dy @ w.T if self.need_input_grad else None
 
