@@ -6,8 +6,11 @@ Here each kernel's operation is set in a CUDA function laid out as CuPy lays
 one out (inputs read into ``const T`` locals, outputs bound as ``T&``, ``T``
 the element type, a semicolon after the operation) and compiled with NVRTC, which needs no driver and no device.
 Whether the kernels compute the right thing is ``test_ops_kernels.py``'s job,
-on a GPU. Runs where CuPy and NVRTC are installed; elsewhere it skips, saying so.
+on a GPU. Runs where CuPy and NVRTC are installed; elsewhere it skips, saying so, unless
+GPUPROP_REQUIRE_NVRTC is set (CI sets it where it installed NVRTC), which turns the skip into a failure.
 """
+
+import os
 
 import pytest
 
@@ -23,6 +26,8 @@ def _nvrtc():
 
         nvrtc.getVersion()
     except Exception as exc:
+        if os.environ.get("GPUPROP_REQUIRE_NVRTC"):  # CI installs NVRTC: there a missing one is a failure
+            pytest.fail(f"NVRTC is not usable ({exc}) although GPUPROP_REQUIRE_NVRTC is set")
         pytest.skip(f"NVRTC is not usable here ({exc}); pip install nvidia-cuda-nvrtc-cu12 provides it")
     return nvrtc
 

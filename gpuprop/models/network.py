@@ -113,10 +113,7 @@ class Network:
         for step in self._train_steps:
             out = step.forward(out, training=True)
         loss, grad = self._loss_fn(y, out)
-        for step in reversed(self._train_steps):  # self.backward, inlined: one call less per step
-            grad = step.backward(grad)
-            if grad is None:
-                break
+        self.backward(grad)
         self.optimizer.apply_gradients(self.params, self.grads)
         return loss, out
 
