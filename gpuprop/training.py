@@ -8,12 +8,14 @@ step. Shuffle and dropout streams are derived from (seed, epoch), which is what
 makes a resumed run reproduce an uninterrupted one.
 """
 
+import contextlib
 import math
 import signal
 import threading
 import time
 
 from . import metrics
+from .distributed.parallel import shard_rows as _shard_rows
 from .errors import TrainingError
 from .progress import EpochProgress
 
@@ -99,9 +101,12 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
     data = as_dataset(model, x, y)
     val = as_dataset(model, *validation_data) if validation_data is not None else None
     history = History()
-    steps = math.ceil(data.n / batch_size)
+    dp = _data_parallel(model, batch_size, data.n, verbose, log)  # None in a world of one
+    steps = dp.steps(data.n, batch_size) if dp else math.ceil(data.n / batch_size)
+    verbose = 0 if dp and dp.rank else verbose  # only rank 0 prints
+    stream = (dp.rank,) if dp else ()  # dropout: a distinct, reproducible stream per rank
     dropouts = [s for s in model._train_steps if hasattr(s, "rate") and hasattr(s, "rng")]
-    with _StopFlag() as stop:
+    with _StopFlag() as stop, dp or contextlib.nullcontext():
         for epoch in range(initial_epoch, epochs):
             first = initial_step if epoch == initial_epoch else 0
             if first >= steps:  # a checkpoint taken after the epoch's last step: that epoch is done
@@ -109,17 +114,20 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
                 continue
             perm = backend.permutation((model.seed, epoch), data.n) if shuffle else None
             for i, layer in enumerate(dropouts):
-                layer.rng = backend.rng((model.seed, epoch, i + 1))
+                layer.rng = backend.rng((model.seed, epoch, i + 1, *stream))
             bar = EpochProgress(epoch, epochs, steps, verbose, log)
             loss_sum = xp.zeros((), dtype="float64")
             correct = xp.zeros((), dtype="float64")
             bad_step = xp.full((), -1, dtype="int64") if backend.is_gpu else None
-            seen = 0
+            seen = mine = 0  # samples in this epoch's global batches so far; mine: on this rank
             backend.synchronize()
             t0 = last_read = time.perf_counter()
             for step in range(first, steps):
                 lo = step * batch_size
                 hi = min(lo + batch_size, data.n)
+                seen += hi - lo
+                if dp is not None:
+                    lo, hi = dp.shard(lo, hi)
                 if perm is not None:
                     idx = perm[lo:hi]
                     xb, yb = xp.take(data.x, idx, axis=0), xp.take(data.y, idx, axis=0)
@@ -131,7 +139,7 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
                 loss_sum += loss * nb
                 if model.metrics:
                     correct += metrics.correct_count(xp, out, lb, model.loss.name, model._outputs_logits)
-                seen += nb
+                mine += nb
                 model.step_in_epoch = step + 1
                 if bad_step is None:
                     if not math.isfinite(loss):
@@ -142,27 +150,52 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
                 if bar.live and now - last_read >= refresh:
                     last_read = now
                     _check_bad(bad_step, epoch, model)
-                    bar.update(step + 1, _logs(loss_sum, correct, seen, model))
+                    bar.update(step + 1, _logs(loss_sum, correct, mine, model))  # rank 0's share under MPI
+                if dp is not None:  # every rank stops after the same step
+                    stop.requested = dp.any(stop.requested)
                 if stop.requested:
                     break
             backend.synchronize()
             wall = time.perf_counter() - t0
             _check_bad(bad_step, epoch, model)
+            if dp is not None:
+                loss_sum, correct = dp.totals(loss_sum, correct)
             if stop.requested and model.step_in_epoch < steps:
                 bar.close(model.step_in_epoch, _logs(loss_sum, correct, max(seen, 1), model), wall, interrupted=True)
                 raise TrainingInterrupted(epoch, model.step_in_epoch, history)
             logs = _logs(loss_sum, correct, seen, model)
             if val is not None:
-                logs.update({"val_" + k: v for k, v in evaluate(model, val, batch_size=max(batch_size, 256)).items()})
+                logs.update({"val_" + k: v for k, v in
+                             evaluate(model, val, batch_size=max(batch_size, 256), dp=dp).items()})
             model.epoch, model.step_in_epoch = epoch + 1, 0
             stats = {"time": wall, "samples_per_sec": seen / wall if wall > 0 else float("inf"), "steps": steps - first}
             history.record(epoch, logs, stats)
             bar.close(steps, logs, wall)
             for cb in callbacks:
                 cb(epoch, logs, stats)
+            if dp is not None:
+                stop.requested = dp.any(stop.requested)
             if stop.requested:  # Ctrl-C came during the epoch's last step: the epoch is complete
                 raise TrainingInterrupted(epoch + 1, 0, history)
+        if dp is not None:
+            dp.verify("after training")
     return history
+
+
+def _data_parallel(model, batch_size, n, verbose, log):
+    """A DataParallel when this process is one of several MPI ranks, else None."""
+    from . import distributed
+
+    world = distributed.world()
+    if not world.parallel:
+        return None
+    dp = distributed.DataParallel(model, batch_size, world)
+    dp.verify("at the start of training")
+    rest = n % batch_size
+    if 0 < rest < world.size and verbose and world.rank == 0:
+        print(f"note: the last batch of each epoch ({rest} samples) is smaller than the {world.size} ranks "
+              "and is skipped", file=log)
+    return dp
 
 
 def _logs(loss_sum, correct, seen, model):
@@ -185,17 +218,20 @@ def _raise_nonfinite(epoch, step, model):
     )
 
 
-def evaluate(model, data, batch_size=256):
-    """Mean loss (and accuracy) over ``data`` (a DeviceDataset) without training."""
+def evaluate(model, data, batch_size=256, dp=None):
+    """Mean loss (and accuracy) over ``data`` (a DeviceDataset) without training; ``dp`` splits it across ranks."""
     xp = model.xp
     loss_sum = xp.zeros((), dtype="float64")
     correct = xp.zeros((), dtype="float64")
-    for lo in range(0, data.n, batch_size):
-        hi = min(lo + batch_size, data.n)
+    first, last = (0, data.n) if dp is None else _shard_rows(data.n, dp.world)
+    for lo in range(first, last, batch_size):
+        hi = min(lo + batch_size, last)
         loss, out = model.test_step(data.x[lo:hi], data.y[lo:hi])
         loss_sum += loss * (hi - lo)
         if model.metrics:
             correct += metrics.correct_count(xp, out, data.labels[lo:hi], model.loss.name, model._outputs_logits)
+    if dp is not None:
+        loss_sum, correct = dp.totals(loss_sum, correct)
     return _logs(loss_sum, correct, data.n, model)
 
 

@@ -45,6 +45,11 @@ def _hidden(ctx, param, value):
 @click.option("--optimizer", type=click.Choice(list(LEARNING_RATES), case_sensitive=False), default="adam",
               show_default=True, help="momentum is SGD with momentum 0.9.")
 @device_option
+@click.option("--ranks", type=click.IntRange(min=1), default=None,
+              help="Train data-parallel on N local MPI ranks (needs gpuprop[mpi]); --batch-size is then the global "
+                   "batch. Under mpiexec the world size is used.")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
+              help="Float type of weights and activations (float64 for exactness checks).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds initial weights, shuffling and dropout.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Save the model here after every epoch (atomically) and on Ctrl-C.")
@@ -58,7 +63,7 @@ def _hidden(ctx, param, value):
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (and the --json object).")
 @debug_option
 @click.pass_context
-def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, optimizer, device, seed,
+def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, optimizer, device, ranks, dtype, seed,
           checkpoint, resume, metrics_path, plot, as_json, quiet):
     """Train a classifier on MNIST or Fashion-MNIST (Keras-style progress).
 
@@ -70,10 +75,18 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
 
     Ctrl-C stops after the current step; with --checkpoint the model is saved
     first, and --resume continues exactly where it stopped.
+
+    --ranks N (or mpiexec -n N gpuprop train ...) trains on N ranks that each
+    take 1/N of every batch; only rank 0 prints and writes files.
     """
-    from .. import get_backend, load_model, optimizers, zoo
+    from .. import config, get_backend, load_model, optimizers, zoo
+    from ..distributed import parallel_setup
     from ..training import DeviceDataset
 
+    world, rank_device = parallel_setup(ctx, ranks, device)  # --ranks N: exits here once the N ranks are done
+    rank0 = world.rank == 0
+    quiet, as_json = quiet or not rank0, as_json and rank0
+    config.set_floatx(dtype)
     out = human_stream(as_json)
 
     def say(msg):
@@ -84,10 +97,10 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
         ctx.with_resource(numpy.errstate(all="ignore"))
     if plot:
         require_matplotlib()
-    for path in (checkpoint, metrics_path, plot):
+    for path in (checkpoint, metrics_path, plot) if rank0 else ():
         if path:
             ensure_parent(path)
-    backend = get_backend(device)
+    backend = get_backend(rank_device)
     say(f"device: {backend.describe()} - {backend.reason}")
 
     spec, (x_train, y_train), (x_test, y_test), folder = load_dataset(dataset, data_dir, quiet)
@@ -119,7 +132,7 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
     val_data = DeviceDataset(model, x_test, y_test, scale=1 / 255)
     del x_train, x_test
 
-    if metrics_path and not resume:
+    if metrics_path and not resume and rank0:
         open(metrics_path, "w").close()  # a fresh run starts a fresh log
 
     def after_epoch(epoch, logs, stats):
@@ -128,9 +141,9 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
             lr = model.optimizer.current_learning_rate()
             raise TrainingError(f"{' and '.join(bad)} became NaN or infinite in epoch {epoch + 1}: "
                                 f"lower the learning rate (now {lr:g}, try {lr / 10:g})")
-        if checkpoint:
+        if checkpoint and rank0:
             model.save(checkpoint)
-        if metrics_path:
+        if metrics_path and rank0:
             row = {"epoch": epoch + 1, **{k: logs.get(k) for k in ("loss", "accuracy", "val_loss", "val_accuracy")},
                    "time": stats["time"], "samples_per_sec": stats["samples_per_sec"]}
             with open(metrics_path, "a") as f:
@@ -147,13 +160,16 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
             history = model.fit(train_data, validation_data=(val_data, None), batch_size=batch_size, epochs=epochs,
                                 verbose=0 if quiet else 1, callbacks=[after_epoch], log=out)
         except TrainingInterrupted as stop:
-            _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs, batch_size, device)
+            if not rank0:
+                ctx.exit(EXIT_INTERRUPTED)  # rank 0 saves and says so
+            _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs, batch_size, device,
+                         ["--ranks", str(ranks)] * bool(ranks) + ["--dtype", dtype] * (dtype != "float32"))
         final = {k: v[-1] for k, v in history.history.items()}
 
     result = summary(model, backend, history, final, dataset=dataset, batch_size=batch_size, checkpoint=checkpoint)
     for line in summary_lines(result, spec.title, len(y_test)):
         say(line)
-    if plot:
+    if plot and rank0:
         rows = read_metrics(metrics_path) if metrics_path else rows_from_history(history)
         save_plot(rows, plot, title=f"{model.name} on {spec.title}")
         say(f"plot: {plot}")
@@ -186,7 +202,7 @@ def _note_ignored(ctx, say):
         say(f"note: {', '.join(fixed)} ignored with --resume: the checkpoint fixes the model, optimizer and seed")
 
 
-def _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs, batch_size, device):
+def _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs, batch_size, device, extra=()):
     where = f"epoch {stop.epoch + 1} after step {stop.step}/{steps}"
     if not checkpoint:
         click.echo(f"interrupted in {where}; nothing saved (pass --checkpoint PATH to be able to resume)", err=True)
@@ -202,6 +218,7 @@ def _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs,
         cmd += ["--data-dir", data_dir]
     if device != "auto":
         cmd += ["--device", device]
+    cmd += extra
     click.echo(f"interrupted in {where}; saved to {checkpoint}; resume with: {shlex.join(cmd)}", err=True)
     ctx.exit(EXIT_INTERRUPTED)
 

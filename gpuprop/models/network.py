@@ -27,6 +27,7 @@ class Network:
         self.optimizer = None
         self.loss = None
         self.metrics = []
+        self.gradient_reducer = None  # data-parallel fit: averages the gradients across ranks before the update
         for layer in layers or []:
             self.add(layer)
 
@@ -114,6 +115,8 @@ class Network:
             out = step.forward(out, training=True)
         loss, grad = self._loss_fn(y, out)
         self.backward(grad)
+        if self.gradient_reducer is not None:
+            self.gradient_reducer(self)
         self.optimizer.apply_gradients(self.params, self.grads)
         return loss, out
 
