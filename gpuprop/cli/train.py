@@ -127,6 +127,10 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
     say(f"model: {model.name}: {zoo.describe(model)}; {model.count_params():,} parameters")
     say(f"training: {describe_optimizer(model.optimizer)}, batch size {batch_size}, seed {model.seed}"
         + (f"; resuming from {resume} at {position(model, steps)}" if resume else ""))
+    if world.parallel:
+        from ..distributed.launcher import describe as describe_ranks
+
+        say(describe_ranks(world, batch_size))
 
     train_data = DeviceDataset(model, x_train, y_train, scale=1 / 255)
     val_data = DeviceDataset(model, x_test, y_test, scale=1 / 255)
@@ -163,7 +167,7 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
             if not rank0:
                 ctx.exit(EXIT_INTERRUPTED)  # rank 0 saves and says so
             _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs, batch_size, device,
-                         ["--ranks", str(ranks)] * bool(ranks) + ["--dtype", dtype] * (dtype != "float32"))
+                         ["--ranks", str(world.size)] * world.parallel + ["--dtype", dtype] * (dtype != "float32"))
         final = {k: v[-1] for k, v in history.history.items()}
 
     result = summary(model, backend, history, final, dataset=dataset, batch_size=batch_size, checkpoint=checkpoint)

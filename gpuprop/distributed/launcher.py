@@ -6,7 +6,7 @@ running a BLAS with every core's worth of threads are several times slower).
 mpiexec runs in its own process group so that a terminal's Ctrl-C reaches it
 once, through us: it forwards SIGINT to every rank, and the ranks agree on the
 step to stop after. MPICH's own notices (the forwarded Ctrl-C, MPI_Abort's
-line, the "BAD TERMINATION" banner) are dropped from stderr: the failing rank
+line, the "BAD TERMINATION" banner) are dropped from the ranks' output: the failing rank
 has already printed its one line, and a rank killed by a signal is reported
 here in one line instead.
 """
@@ -95,9 +95,17 @@ def parallel_setup(ctx, ranks, device):
     expected = os.environ.get(EXPECTED_VAR) if launched_by_mpi() else None
     want = ranks or (int(expected) if expected else None)
     if want is not None and want != w.size:
-        raise GpupropError(f"--ranks {want} but mpiexec started {w.size} rank(s): give mpiexec -n {want}, "
-                           "or leave --ranks out under mpiexec")
+        w.raise_once(GpupropError(f"--ranks {want} but mpiexec started {w.size} rank(s): give mpiexec -n {want}, "
+                                  "or leave --ranks out under mpiexec"))
     return w, rank_device(device, w)
+
+
+def describe(w, batch_size):
+    """The line ``gpuprop train`` prints about the ranks."""
+    library = " ".join(w.MPI.Get_library_version().split("\n")[0].replace("Version:", "").split()[:2])
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    return (f"ranks: {w.size} on {w.machines} machine(s), {library}, OMP_NUM_THREADS {threads}; "
+            f"batch size {batch_size} = {w.size} × {batch_size // w.size} per rank")
 
 
 def rank_device(device, w):
@@ -124,26 +132,30 @@ def launch(n, argv):
     if launched_by_mpi():
         raise GpupropError("--ranks starts its own mpiexec: under mpiexec, leave --ranks out")
     cmd = [find_mpiexec(), "-n", str(n), sys.executable, "-m", "gpuprop", *strip_ranks(argv)]
-    proc = subprocess.Popen(cmd, env=rank_environment(n), stderr=subprocess.PIPE, process_group=0)
+    proc = subprocess.Popen(cmd, env=rank_environment(n), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            process_group=0)
     killed = []
-    pump = threading.Thread(target=_filter_stderr, args=(proc.stderr, killed), daemon=True)
-    pump.start()
+    pumps = [threading.Thread(target=_filter, args=(pipe, dest, killed), daemon=True)
+             for pipe, dest in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr))]
+    for pump in pumps:
+        pump.start()
     old = signal.signal(signal.SIGINT, lambda *_: proc.send_signal(signal.SIGINT))
     try:
         code = proc.wait()
     finally:
         signal.signal(signal.SIGINT, old)
-    pump.join(timeout=5)
+    for pump in pumps:
+        pump.join(timeout=5)
     if killed:
         name, number = killed[0]
         sys.stderr.write(f"error: a rank was killed by signal {number} ({name}); mpiexec stopped the others\n")
-        return 128 + int(number) if code == 0 else code
+        return 128 + int(number)
     return code
 
 
-def _filter_stderr(pipe, killed):
-    """Copy the ranks' stderr, dropping MPICH's notices; progress bars ('\\r') pass at once."""
-    fd, pending, state = pipe.fileno(), b"", {"noise": False}
+def _filter(pipe, dest, killed):
+    """Copy the ranks' output to ``dest``, dropping MPICH's notices; progress bars ('\\r') pass at once."""
+    fd, pending, state = pipe.fileno(), b"", {}
     while True:
         chunk = os.read(fd, 65536)
         if not chunk:
@@ -152,18 +164,21 @@ def _filter_stderr(pipe, killed):
         pieces = re.split(rb"(?<=[\r\n])", pending)
         pending = pieces.pop()  # an unfinished line waits for its end
         for piece in pieces:
-            _emit(piece.decode("utf-8", "replace"), killed, state)
+            _emit(piece.decode("utf-8", "replace"), dest, killed, state)
     if pending:
-        _emit(pending.decode("utf-8", "replace"), killed, state)
+        _emit(pending.decode("utf-8", "replace"), dest, killed, state)
 
 
-def _emit(text, killed, state):
+def _emit(text, dest, killed, state):
+    """Write ``text`` unless it is MPICH's; blank lines wait to see whether a banner follows them."""
     found = _SIGNAL.search(text)
     if found:
         killed.append(found.groups())
-    line = text.strip()
-    noise = bool(_NOISE.match(line)) if line else state["noise"]  # blank lines inside MPICH's banner too
-    state["noise"] = noise
+    if not text.strip():
+        state["blank"] = state.get("blank", "") + text
+        return
+    noise = bool(_NOISE.match(text.strip()))
+    held, state["blank"] = state.get("blank", ""), ""
     if not noise:
-        sys.stderr.write(text)
-        sys.stderr.flush()
+        dest.write(held + text)
+        dest.flush()

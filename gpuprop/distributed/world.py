@@ -23,18 +23,19 @@ _WORLD = None
 class World:
     """``size`` ranks in all, this one ``rank``; ``local_rank`` of ``local_size`` on this machine.
 
-    ``comm`` is mpi4py's COMM_WORLD (None in a world of one); ``MPI`` its module.
+    ``machines`` counts the hosts; ``comm`` is mpi4py's COMM_WORLD (None in a world of one); ``MPI`` its module.
     """
 
     def __init__(self, comm=None, MPI=None):
         self.comm, self.MPI = comm, MPI
         if comm is None:
-            self.size, self.rank, self.local_rank, self.local_size = 1, 0, 0, 1
+            self.size, self.rank, self.local_rank, self.local_size, self.machines = 1, 0, 0, 1, 1
             return
         self.size, self.rank = comm.Get_size(), comm.Get_rank()
         node = comm.Split_type(MPI.COMM_TYPE_SHARED)  # the ranks that share this machine's memory
         self.local_rank, self.local_size = node.Get_rank(), node.Get_size()
         node.Free()
+        self.machines = len(set(comm.allgather(MPI.Get_processor_name())))
 
     @property
     def parallel(self):
