@@ -11,7 +11,6 @@ has already printed its one line, and a rank killed by a signal is reported
 here in one line instead.
 """
 
-import importlib.util
 import os
 import re
 import shutil
@@ -40,8 +39,10 @@ def cores():
 
 def check_ranks(n, gpus):
     """Raise unless ``n`` local ranks fit this machine: one core each, or one GPU each when training on GPUs."""
-    if importlib.util.find_spec("mpi4py") is None:
-        raise GpupropError(f"--ranks {n} needs mpi4py: {INSTALL_HINT}")
+    try:
+        import mpi4py  # noqa: F401 - the package alone: MPI itself starts in the ranks
+    except ImportError:
+        raise GpupropError(f"--ranks {n} needs mpi4py, which is not installed: {INSTALL_HINT}") from None
     if gpus:
         if n > gpus:
             raise GpupropError(f"--ranks {n} is more than the {gpus} GPU(s) here (one rank per GPU): use --ranks "

@@ -1,5 +1,6 @@
 """Batch normalization with Keras' arguments, defaults and weight order."""
 
+from ..distributed import parallel
 from .base import Layer
 
 
@@ -16,11 +17,18 @@ class BatchNormalization(Layer):
     Backward (training, m elements per channel): dγ = Σ dy·x̂, dβ = Σ dy,
     dx = (γ/σ)/m · (m·dy − Σ dy − x̂·Σ dy·x̂).
     Weights: gamma, beta (trainable), moving_mean, moving_variance (state).
+
+    Data-parallel training (``gpuprop.distributed``) normalises each rank's
+    slice by its own statistics, as PyTorch's DDP does; ``synchronized=True``
+    (Keras' argument) sums Σx, Σ(x − μ)² and the counts over the ranks so that
+    μ, σ and the moving averages are those of the global batch, and in the
+    backward sums Σdy and Σdy·x̂ (each rank's weighted by its share n_r/n of
+    the global loss): N ranks then compute what one process does.
     """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
                  gamma_initializer="ones", moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 **kwargs):
+                 synchronized=False, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(axis, int):
             if len(axis) != 1:
@@ -35,6 +43,7 @@ class BatchNormalization(Layer):
         self.gamma_initializer = gamma_initializer
         self.moving_mean_initializer = moving_mean_initializer
         self.moving_variance_initializer = moving_variance_initializer
+        self.synchronized = bool(synchronized)
         self._kept = None
 
     def build_params(self, input_shape, rng):
@@ -64,18 +73,31 @@ class BatchNormalization(Layer):
             if beta is not None:
                 b += beta
             return x * a.reshape(self._bshape) + b.reshape(self._bshape)
+        dp = parallel.active() if self.synchronized else None
         if self._axis == x.ndim - 1:  # channels last: a (m, C) view, per-channel vectors broadcast as is
             x2 = x.reshape(-1, x.shape[-1])
-            mean = x2.mean(axis=0)
+            if dp is None:
+                mean = x2.mean(axis=0)
+                m = x2.shape[0]
+            else:
+                mean, m = self._global_mean(dp, x2.sum(axis=0), x2.shape[0])
             xhat = x2 - mean
-            var = xp.einsum("ij,ij->j", xhat, xhat) / x2.shape[0]
+            var = xp.einsum("ij,ij->j", xhat, xhat)
             bshape = (-1,)
         else:
-            mean = x.mean(axis=self._reduce, keepdims=True)
+            if dp is None:
+                mean = x.mean(axis=self._reduce, keepdims=True)
+                m = x.size // mean.size
+            else:
+                mean, m = self._global_mean(dp, x.sum(axis=self._reduce).reshape(-1), x.size // x.shape[self._axis])
+                mean = mean.reshape(self._bshape)
             xhat = x - mean
-            var = (xhat * xhat).mean(axis=self._reduce).reshape(-1)
+            var = (xhat * xhat).sum(axis=self._reduce).reshape(-1)
             mean = mean.reshape(-1)
             bshape = self._bshape
+        if dp is not None:
+            dp.allreduce_sum_(var)
+        var /= m
         inv_std = 1.0 / xp.sqrt(var + self.epsilon)
         xhat *= inv_std.reshape(bshape)
         mom = self.momentum
@@ -86,12 +108,19 @@ class BatchNormalization(Layer):
         y = xhat * gamma.reshape(bshape) if gamma is not None else xhat.copy()
         if beta is not None:
             y += beta.reshape(bshape)
-        self._kept = (xhat, inv_std)
+        self._kept = (xhat, inv_std, dp, m)
         return y.reshape(x.shape)
+
+    def _global_mean(self, dp, local_sum, local_count):
+        """μ and the element count per channel over every rank's slice (one allreduce of [Σx, m])."""
+        buf = self.xp.concatenate([local_sum, self.xp.full((1,), local_count, dtype=local_sum.dtype)])
+        dp.allreduce_sum_(buf)
+        m = buf[-1].item()
+        return buf[:-1] / m, m
 
     def backward(self, dy):
         xp = self.xp
-        xhat, inv_std = self._kept
+        xhat, inv_std, dp, m = self._kept
         self._kept = None
         gamma = self.params.get("gamma")
         shape = dy.shape
@@ -110,7 +139,12 @@ class BatchNormalization(Layer):
             self.grads["beta"][...] = dbeta
         if not self.need_input_grad:
             return None
-        m = dy.size // dbeta.size
+        if dp is not None:  # Σdy and Σdy·x̂ of the global loss, in this rank's loss units (÷ n_r/n)
+            w = dp.weight
+            sums = self.xp.concatenate([dbeta, dgamma]) * w
+            dp.allreduce_sum_(sums)
+            sums /= w
+            dbeta, dgamma = sums[:dbeta.size], sums[dbeta.size:]
         scale = inv_std if gamma is None else gamma * inv_std
         # dx = (γ/σ)·(dy − Σdy/m − x̂·Σ(dy·x̂)/m), computed in the space of dy (which we may overwrite)
         dy -= (dbeta / m).reshape(bshape)
@@ -122,7 +156,7 @@ class BatchNormalization(Layer):
     def get_config(self):
         cfg = super().get_config()
         cfg.update(axis=self.axis, momentum=self.momentum, epsilon=self.epsilon, center=self.center,
-                   scale=self.scale)
+                   scale=self.scale, synchronized=self.synchronized)
         for key in ("beta_initializer", "gamma_initializer", "moving_mean_initializer",
                     "moving_variance_initializer"):
             value = getattr(self, key)
