@@ -1,0 +1,104 @@
+"""Faults under MPI end the whole job quickly with one clear line (real mpiexec, every run bounded in time)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.test_cli import REPO, cli_env, error_line, run_cli, shadow_package
+from tests.test_distributed import COMMON, TIMEOUT, mpi, mpiexec  # noqa: F401 - the fixture
+
+pytestmark = pytest.mark.usefixtures("isolated_data_env")
+FAULT_TIMEOUT = 10 + 20  # the job must end within 10 s of the fault; 20 s more for two interpreters to start
+
+
+def first_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert lines and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_an_error_on_one_rank_ends_the_job_naming_the_rank(mpi, data_dir, tmp_path):
+    """MPMD: rank 1 alone is given a missing data folder; rank 0 would otherwise wait for it forever."""
+    args = ("train", *COMMON, "--epochs", "1")
+    proc = subprocess.run([mpi, "-n", "1", sys.executable, "-m", "gpuprop", *args, "--data-dir", str(data_dir), ":",
+                           "-n", "1", sys.executable, "-m", "gpuprop", *args, "--data-dir", str(tmp_path / "nowhere")],
+                          cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=FAULT_TIMEOUT)
+    assert proc.returncode != 0
+    assert first_line(proc.stderr).startswith(f"error: rank 1: data_dir {tmp_path / 'nowhere'} is not a folder")
+
+
+def test_ranks_that_disagree_on_the_model_are_told(mpi, data_dir):
+    args = ("train", "--data-dir", str(data_dir), *COMMON, "--epochs", "1")
+    proc = subprocess.run([mpi, "-n", "1", sys.executable, "-m", "gpuprop", *args, ":", "-n", "1", sys.executable,
+                           "-m", "gpuprop", *args, "--seed", "4"],
+                          cwd=REPO, env=cli_env(), capture_output=True, text=True, timeout=FAULT_TIMEOUT)
+    assert proc.returncode != 0
+    line = first_line(proc.stderr)
+    assert line.startswith("error: rank 0: ranks disagree on the model at the start of training: rank 1's"), line
+    assert "same seed or the same checkpoint" in line
+
+
+def test_a_rank_killed_by_a_signal_ends_the_job(mpi, data_dir, tmp_path):
+    marker = tmp_path / "kill-marker.jsonl"  # names the ranks' command lines, to find their pids
+    proc = subprocess.Popen([sys.executable, "-m", "gpuprop", "train", "--data-dir", str(data_dir), *COMMON,
+                             "--batch-size", "8", "--epochs", "1000", "--metrics", str(marker), "--ranks", "2"],
+                            cwd=REPO, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline and not proc.stdout.readline().startswith("Epoch 2/"):
+            pass
+        ranks = [pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if _is_rank(pid, marker)]
+        assert len(ranks) == 2, ranks
+        os.kill(ranks[1], signal.SIGKILL)
+        out, err = proc.communicate(timeout=FAULT_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGKILL
+    assert err.strip().splitlines() == ["error: a rank was killed by signal 9 (Killed); mpiexec stopped the others"]
+    assert "BAD TERMINATION" not in out + err
+
+
+def _is_rank(pid, marker):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return str(marker).encode() in argv and b"--ranks" not in argv and not argv[0].endswith(b"mpiexec")
+
+
+def test_missing_mpi4py_is_one_line(data_dir, tmp_path):
+    env = cli_env(shadow_package(tmp_path / "shadow", "mpi4py"))
+    proc = run_cli("train", "--data-dir", data_dir, *COMMON, "--ranks", "2", env=env, timeout=TIMEOUT)
+    assert proc.returncode == 1
+    assert error_line(proc) == ("error: --ranks 2 needs mpi4py, which is not installed: pip install 'gpuprop[mpi]' "
+                                "(mpi4py and the mpich wheel)")
+
+
+def test_missing_mpi4py_under_mpiexec_is_one_line_per_rank(mpi, data_dir, tmp_path):
+    env = cli_env(shadow_package(tmp_path / "shadow", "mpi4py"))
+    proc = subprocess.run([mpi, "-n", "2", sys.executable, "-m", "gpuprop", "train", "--data-dir", str(data_dir),
+                           *COMMON], cwd=REPO, env=env, capture_output=True, text=True, timeout=FAULT_TIMEOUT)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == ["error: this process was started by mpiexec but mpi4py is not "
+                                                "installed: pip install 'gpuprop[mpi]' (mpi4py and the mpich wheel)"] * 2
+
+
+def test_more_ranks_than_cores_is_refused(mpi, data_dir):
+    cores = len(os.sched_getaffinity(0))
+    proc = run_cli("train", "--data-dir", data_dir, *COMMON, "--ranks", cores + 1, timeout=TIMEOUT)
+    assert proc.returncode == 1
+    assert error_line(proc) == (f"error: --ranks {cores + 1} is more than the {cores} CPU core(s) here (each rank "
+                                f"needs one): use --ranks {cores} or fewer, or mpiexec with a hostfile to add machines")
+
+
+def test_ranks_that_do_not_match_mpiexec_are_told(mpi, data_dir):
+    proc = mpiexec(mpi, 2, "train", "--data-dir", data_dir, *COMMON, "--ranks", "3", timeout=FAULT_TIMEOUT)
+    assert proc.returncode == 1
+    assert first_line(proc.stderr) == ("error: rank 0: --ranks 3 but mpiexec started 2 rank(s): give mpiexec -n 3, "
+                                       "or leave --ranks out under mpiexec")
