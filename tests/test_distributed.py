@@ -168,3 +168,44 @@ def test_resume_from_one_rank_on_two(mpi, data_dir, tmp_path):
     straight = run_cli(*args, "--epochs", "2", "--checkpoint", tmp_path / "c.npz", "-q", timeout=TIMEOUT)
     assert straight.returncode == 0, straight.stderr
     assert_close_checkpoints(tmp_path / "c.npz", tmp_path / "b.npz")
+
+
+# --- the launcher's pieces, without MPI ---------------------------------------------------------
+def test_launcher_drops_ranks_and_sets_threads_per_rank(monkeypatch):
+    from gpuprop.distributed import launcher
+
+    assert launcher.strip_ranks(["train", "--ranks", "2", "--epochs", "3", "--ranks=4", "-q"]) == \
+        ["train", "--epochs", "3", "-q"]
+    for var in launcher.THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    cores = len(os.sched_getaffinity(0))
+    env = launcher.rank_environment(2)
+    assert env["OMP_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == str(max(1, cores // 2))
+    assert env["GPUPROP_RANKS"] == "2"
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")  # the user's own choice stands
+    assert launcher.rank_environment(2)["OMP_NUM_THREADS"] == "7"
+
+
+def test_launcher_filter_keeps_the_ranks_lines_and_drops_mpich_notices(tmp_path):
+    """Fed MPICH 5's real banner (as printed when a rank is killed) between two lines of ours."""
+    import io
+
+    from gpuprop.distributed import launcher
+
+    mpich = ("\n===================================================================================\n"
+             "=   BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES\n=   PID 6668 RUNNING AT vm\n"
+             "=   EXIT CODE: 9\n=   CLEANING UP REMAINING PROCESSES\n=   YOU CAN IGNORE THE BELOW CLEANUP MESSAGES\n"
+             "===================================================================================\n"
+             "YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)\n"
+             "This typically refers to a problem with your application.\n"
+             "Please see the FAQ page for debugging suggestions\n"
+             "[mpiexec@vm] Sending Ctrl-C to processes as requested\n"
+             "Abort(1) on node 1 (rank 1 in comm 0): application called MPI_Abort(MPI_COMM_WORLD, 1) - process 1\n")
+    ours = "Epoch 1/2\n\n3/8 - loss: 0.5\r8/8 - loss: 0.4\n" + mpich + "final: done\n"
+    path = tmp_path / "stream"
+    path.write_bytes(ours.encode())
+    out, killed = io.StringIO(), []
+    with open(path, "rb") as pipe:
+        launcher._filter(pipe, out, killed)
+    assert out.getvalue() == "Epoch 1/2\n\n3/8 - loss: 0.5\r8/8 - loss: 0.4\nfinal: done\n"
+    assert killed == [("Killed", "9")]
