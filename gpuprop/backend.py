@@ -92,6 +92,10 @@ class Backend:
         """Driver/runtime facts for ``gpuprop info``: empty on the CPU."""
         return {}
 
+    def nccl(self):
+        """CuPy's NCCL module for gradient allreduce across GPUs (gpuprop.distributed); None on the CPU."""
+        return None
+
 
 class CupyBackend(Backend):
     """CuPy on one CUDA device. Only this class and ``kernels_gpu`` import cupy."""
@@ -141,6 +145,18 @@ class CupyBackend(Backend):
 
         return {"CUDA driver": _cuda_version(rt.driverGetVersion()),
                 "CUDA runtime": _cuda_version(rt.runtimeGetVersion()), "GPU count": str(rt.getDeviceCount())}
+
+    def nccl(self):
+        """``cupy.cuda.nccl`` when CuPy finds the NCCL library, else None (then MPI stages through the host)."""
+        import warnings
+
+        with warnings.catch_warnings():  # CuPy warns when NCCL is missing: the caller falls back and says so
+            warnings.simplefilter("ignore")
+            try:
+                from cupy.cuda import nccl
+            except ImportError:
+                return None
+        return nccl if getattr(nccl, "available", False) else None
 
     def describe(self):
         props = self.xp.cuda.runtime.getDeviceProperties(self.device_id)

@@ -34,21 +34,18 @@ class NCCL:
     """NCCL through CuPy (``cupy.cuda.nccl``), one rank per GPU; its unique id travels over MPI.
 
     Not run on a GPU yet (see README, "Scaling out"): the calls follow CuPy's
-    documented ``NcclCommunicator`` API and are kept to the two below.
+    documented ``NcclCommunicator`` API and are kept to the few below.
     """
 
     name = "nccl"
 
-    def __init__(self, world, backend):
-        from cupy.cuda import nccl
-
+    def __init__(self, world, backend, nccl):
         self.backend, self._nccl = backend, nccl
         uid = nccl.get_unique_id() if world.rank == 0 else None
         uid = world.bcast(uid)
-        with backend.xp.cuda.Device(backend.device_id):
+        with backend.device:
             self.comm = nccl.NcclCommunicator(world.size, uid, world.rank)
-        self._types = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64, "float16": nccl.NCCL_FLOAT16,
-                       "int64": nccl.NCCL_INT64, "int32": nccl.NCCL_INT32}
+        self._types = {"float32": nccl.NCCL_FLOAT32, "float64": nccl.NCCL_FLOAT64, "float16": nccl.NCCL_FLOAT16}
 
     def allreduce_sum_(self, array):
         stream = self.backend.xp.cuda.get_current_stream()
@@ -59,12 +56,7 @@ class NCCL:
 
 def for_backend(world, backend):
     """NCCL when every rank has a GPU model and CuPy's NCCL, else MPI (staging GPU arrays through the host)."""
-    ok = False
-    if backend.is_gpu:
-        try:
-            from cupy.cuda import nccl
-
-            ok = bool(nccl.available)
-        except (ImportError, AttributeError):
-            pass
-    return NCCL(world, backend) if all(world.allgather(ok)) else HostMPI(world, backend)
+    nccl = backend.nccl()
+    if all(world.allgather(nccl is not None)):
+        return NCCL(world, backend, nccl)
+    return HostMPI(world, backend)
