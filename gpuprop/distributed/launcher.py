@@ -135,8 +135,8 @@ def launch(n, argv):
     cmd = [find_mpiexec(), "-n", str(n), sys.executable, "-m", "gpuprop", *strip_ranks(argv)]
     proc = subprocess.Popen(cmd, env=rank_environment(n), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             process_group=0)
-    killed = []
-    pumps = [threading.Thread(target=_filter, args=(pipe, dest, killed), daemon=True)
+    killed, said = [], {"error": False, "dropped": []}
+    pumps = [threading.Thread(target=_filter, args=(pipe, dest, killed, said), daemon=True)
              for pipe, dest in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr))]
     for pump in pumps:
         pump.start()
@@ -151,12 +151,15 @@ def launch(n, argv):
         name, number = killed[0]
         sys.stderr.write(f"error: a rank was killed by signal {number} ({name}); mpiexec stopped the others\n")
         return 128 + int(number)
+    if code not in (0, 130) and not said["error"]:  # mpiexec itself failed: its own words, first line
+        why = next((line for line in said["dropped"] if line.startswith("[mpiexec@")), "no message")
+        sys.stderr.write(f"error: mpiexec exited with code {code}: {why}\n")
     return code
 
 
-def _filter(pipe, dest, killed):
+def _filter(pipe, dest, killed, said=None):
     """Copy the ranks' output to ``dest``, dropping MPICH's notices; progress bars ('\\r') pass at once."""
-    fd, pending, state = pipe.fileno(), b"", {}
+    fd, pending, state = pipe.fileno(), b"", {"said": said if said is not None else {"error": False, "dropped": []}}
     while True:
         chunk = os.read(fd, 65536)
         if not chunk:
@@ -178,8 +181,11 @@ def _emit(text, dest, killed, state):
     if not text.strip():
         state["blank"] = state.get("blank", "") + text
         return
-    noise = bool(_NOISE.match(text.strip()))
     held, state["blank"] = state.get("blank", ""), ""
-    if not noise:
-        dest.write(held + text)
-        dest.flush()
+    said = state["said"]
+    if _NOISE.match(text.strip()):
+        said["dropped"].append(text.strip())
+        return
+    said["error"] = said["error"] or text.startswith(("error: ", "interrupted"))
+    dest.write(held + text)
+    dest.flush()
