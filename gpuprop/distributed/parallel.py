@@ -43,6 +43,7 @@ class DataParallel:
         self.model = model
         self.collective = collective_mod.for_backend(world, model.backend)
         self.count, self.total = batch_size // world.size, batch_size
+        self._flag = numpy.zeros(1, dtype="int32")
 
     # --- which samples are mine -------------------------------------------------------------
     def steps(self, n, batch_size):
@@ -84,7 +85,10 @@ class DataParallel:
         return [float(v) for v in buf]
 
     def any(self, flag):
-        return self.world.any(flag)
+        """True on every rank when ``flag`` is true on any (one small buffer allreduce: ~12 µs here, per step)."""
+        self._flag[0] = bool(flag)
+        self.world.comm.Allreduce(self.world.MPI.IN_PLACE, self._flag, op=self.world.MPI.MAX)
+        return bool(self._flag[0])
 
     # --- agreement ----------------------------------------------------------------------------
     def verify(self, when):
