@@ -92,7 +92,8 @@ class _StopFlag:
 
 
 def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_data=None, validation_freq=1,
-        shuffle=True, initial_epoch=0, steps_per_epoch=None, callbacks=None, log=None, refresh=0.3):
+        shuffle=True, initial_epoch=0, steps_per_epoch=None, callbacks=None, log=None, refresh=0.3,
+        validation_batch_size=None):
     """Train epochs ``initial_epoch .. epochs-1`` (Keras); the first one finishes a partial epoch if any.
 
     ``model.epoch`` / ``model.step_in_epoch`` count epochs and steps done over
@@ -127,7 +128,7 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
                 bar.close(model.step_in_epoch, logs, wall, interrupted=True)
                 raise TrainingInterrupted(model.epoch, model.step_in_epoch, history)
             if val is not None and _validate_now(epoch, validation_freq):
-                val_logs = evaluate(model, val, batch_size=max(batch_size, 256), callbacks=cbs)
+                val_logs = evaluate(model, val, batch_size=validation_batch_size or max(batch_size, 256), callbacks=cbs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             model.epoch, model.step_in_epoch = model.epoch + 1, 0
             stats = {"time": wall, "samples_per_sec": acc.seen / wall if wall > 0 else float("inf"),

@@ -29,6 +29,8 @@ class KerasModelAPI:
         if class_weight is not None or sample_weight is not None:
             raise NotImplementedError("class_weight and sample_weight are not supported yet: "
                                       "train without them (or repeat samples to weight them)")
+        if validation_steps is not None:
+            raise NotImplementedError("validation_steps is not supported yet: pass a smaller validation_data")
         from ..callbacks.base import CallbackList
 
         CallbackList(callbacks, self, {})  # a wrong callback fails here, before any training
@@ -45,13 +47,13 @@ class KerasModelAPI:
         return training.fit(self, x, y, batch_size=batch_size or 32, epochs=epochs, verbose=verbose,
                             validation_data=validation_data, validation_freq=validation_freq, shuffle=shuffle,
                             initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                            log=log)
+                            log=log, validation_batch_size=validation_batch_size)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, log=None):
         """Loss (and metrics) over (x, y): a float, ``[loss, *metrics]``, or a dict with ``return_dict``."""
-        if sample_weight is not None:
-            raise NotImplementedError("sample_weight is not supported yet: evaluate without it")
+        if sample_weight is not None or steps is not None:
+            raise NotImplementedError("sample_weight and steps are not supported yet: evaluate without them")
         self._ensure_built(x)
         logs = training.evaluate(self, training.as_dataset(self, x, y), batch_size=batch_size or 32,
                                  verbose=verbose, callbacks=callbacks, log=log)
@@ -59,6 +61,8 @@ class KerasModelAPI:
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, log=None):
         """Model outputs (probabilities after softmax) as a host NumPy array."""
+        if steps is not None:
+            raise NotImplementedError("steps is not supported yet: pass the samples to predict")
         self._ensure_built(x, need_compile=False)
         return training.predict(self, x, batch_size=batch_size or 32, verbose=verbose, callbacks=callbacks, log=log)
 
