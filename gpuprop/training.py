@@ -120,7 +120,9 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
         cbs.call("on_train_begin", None)
         for epoch in range(initial_epoch, epochs):
             cbs.call("on_epoch_begin", epoch, None)
-            bar = EpochProgress(epoch, epochs, steps, verbose, log)
+            # Keras prints 'Epoch k/N' only when N > 1, after the callbacks' on_epoch_begin (its progress
+            # bar is the last callback), and the epoch's line after their on_epoch_end
+            bar = EpochProgress(epoch if epochs > 1 else None, epochs, steps, verbose, log)
             first = model.step_in_epoch
             acc, wall = train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh)
             logs = acc.result()
@@ -133,10 +135,10 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
             model.epoch, model.step_in_epoch = model.epoch + 1, 0
             stats = {"time": wall, "samples_per_sec": acc.seen / wall if wall > 0 else float("inf"),
                      "steps": steps - first}
-            bar.close(steps, logs, wall)
             history.stats.append(stats)
             cbs.set_stats(stats)
             cbs.call("on_epoch_end", epoch, logs)
+            bar.close(steps, logs, wall)
             if stop.requested:  # Ctrl-C came during the epoch's last step: the epoch is complete
                 raise TrainingInterrupted(model.epoch, 0, history)
             if model.stop_training:

@@ -89,9 +89,9 @@ def test_fit_verbose_2_epoch_line_is_keras_format(capsys):
     model.compile("rmsprop", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x, y, batch_size=32, epochs=1, verbose=2, validation_split=0.25)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "Epoch 1/1"
+    assert len(lines) == 1  # Keras prints "Epoch k/N" only when N > 1
     assert re.match(r"^6/6 - \d+s - \d+(ms|us|s)/step - accuracy: \d\.\d{4} - loss: \d\.\d{4} - "
-                    r"val_accuracy: \d\.\d{4} - val_loss: \d\.\d{4}$", lines[1]), lines
+                    r"val_accuracy: \d\.\d{4} - val_loss: \d\.\d{4}$", lines[0]), lines
 
 
 # --- evaluate / predict / *_on_batch ------------------------------------------------------------------

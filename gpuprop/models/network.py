@@ -188,6 +188,17 @@ class Network(KerasModelAPI):
         for layer in self.layers:
             layer.trainable = self._trainable
 
+    @property
+    def trainable_weights(self):
+        """Device arrays the optimizer updates (Keras order): trainable weights of trainable layers."""
+        return [p for layer in self.layers if layer.trainable for p in layer.params.values()]
+
+    @property
+    def non_trainable_weights(self):
+        """Frozen layers' weights, then every layer's state (BatchNorm's moving statistics), as Keras lists them."""
+        return ([p for layer in self.layers if not layer.trainable for p in layer.params.values()]
+                + [s for layer in self.layers for s in layer.state.values()])
+
     def get_weights(self):
         """Every layer's weights as host NumPy arrays, in Keras order and layout."""
         return [w for layer in self.layers for w in layer.get_weights()]
