@@ -165,10 +165,15 @@ def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh
         if batch_begin:
             cbs.call("on_train_batch_begin", step, None)
         lo, hi = step * batch_size, min((step + 1) * batch_size, data.n)
-        idx = perm[lo:hi] if perm is not None else slice(lo, hi)
-        xb, yb = _rows(xp, data.x, idx), _rows(xp, data.y, idx)
+        if perm is not None:
+            idx = perm[lo:hi]
+            xb, yb = xp.take(data.x, idx, axis=0), xp.take(data.y, idx, axis=0)
+            tb = [yb if t is None else xp.take(t, idx, axis=0) for t in targets]
+        else:
+            xb, yb = data.x[lo:hi], data.y[lo:hi]
+            tb = [yb if t is None else t[lo:hi] for t in targets]
         loss, out = model.train_step(xb, yb)
-        acc.add(loss, out, [yb if t is None else _rows(xp, t, idx) for t in targets], hi - lo)
+        acc.add(loss, out, tb, hi - lo)
         model.step_in_epoch = step + 1
         if bad_step is None:
             if not math.isfinite(loss) and not _stops_on_nan(cbs):
@@ -188,10 +193,6 @@ def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh
     if not model.stop_training:
         _check_bad(bad_step, model.epoch, model)
     return acc, time.perf_counter() - t0
-
-
-def _rows(xp, a, idx):
-    return a[idx] if isinstance(idx, slice) else xp.take(a, idx, axis=0)
 
 
 def seed_dropout(model, epoch, step, batch_size):
