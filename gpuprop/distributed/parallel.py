@@ -84,6 +84,17 @@ class DataParallel:
         self.world.comm.Allreduce(self.world.MPI.IN_PLACE, buf, op=self.world.MPI.SUM)
         return [float(v) for v in buf]
 
+    def reduce_accumulator(self, acc):
+        """Sum an epoch's (or a validation's) loss, metric and sample sums over the ranks, in place."""
+        totals = self.totals(acc.loss_sum, *acc.sums, acc.seen)
+        acc.loss_sum, acc.sums, acc.seen = totals[0], totals[1:-1], int(round(totals[-1]))
+
+    def agree(self, *flags):
+        """Each flag true on every rank when true on any: Ctrl-C and stop_training stop all after one step."""
+        buf = numpy.array([bool(f) for f in flags], dtype="int32")
+        self.world.comm.Allreduce(self.world.MPI.IN_PLACE, buf, op=self.world.MPI.MAX)
+        return [bool(f) for f in buf]
+
     def any(self, flag):
         """True on every rank when ``flag`` is true on any (one small buffer allreduce: ~12 µs here, per step)."""
         self._flag[0] = bool(flag)
@@ -110,6 +121,22 @@ class DataParallel:
         global _ACTIVE
         _ACTIVE = None
         self.model.gradient_reducer = None
+
+
+def data_parallel(model, batch_size, n, verbose, log):
+    """The DataParallel of a ``fit`` when this process is one of several MPI ranks, else None."""
+    from .world import world
+
+    w = world()
+    if not w.parallel:
+        return None
+    dp = DataParallel(model, batch_size, w)
+    dp.verify("at the start of training")
+    rest = n % batch_size
+    if 0 < rest < w.size and verbose and w.rank == 0:
+        print(f"note: the last batch of each epoch ({rest} samples) is smaller than the {w.size} ranks "
+              "and is skipped", file=log)
+    return dp
 
 
 def model_digest(model):
