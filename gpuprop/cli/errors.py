@@ -53,13 +53,13 @@ def report(exc, ctx):
     """Print ``exc`` for the user and exit 1 (130 for Ctrl-C outside training)."""
     if debugging(ctx):
         traceback.print_exception(exc, file=sys.stderr)
-    from ..distributed.world import abort_if_parallel, prefix  # under MPI: say which rank, and stop the others
+    from ..distributed.world import abort_if_parallel, explain, prefix  # under MPI: which rank; stop the others
 
     if isinstance(exc, KeyboardInterrupt):
         click.echo(f"{prefix()}interrupted", err=True)
         abort_if_parallel(EXIT_INTERRUPTED)
         ctx.exit(EXIT_INTERRUPTED)
-    click.echo(f"error: {prefix()}{message_for(exc)}", err=True)
+    click.echo(f"error: {prefix()}{explain(exc) or message_for(exc)}", err=True)
     abort_if_parallel(1)
     ctx.exit(1)
 

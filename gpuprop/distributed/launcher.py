@@ -25,7 +25,7 @@ from .world import INSTALL_HINT, launched_by_mpi
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 EXPECTED_VAR = "GPUPROP_RANKS"  # the launcher tells the ranks how many they should be
 _NOISE = re.compile(r"^(\[mpiexec@|\[proxy:|Abort\(\d+\) on node|=+$|=   |YOUR APPLICATION TERMINATED|"
-                    r"This typically refers|Please see the FAQ)")
+                    r"This typically refers|Please see the FAQ|[A-Za-z_]\w*\(\d+\)\.*:|Fatal error in )")
 _SIGNAL = re.compile(r"EXIT STRING: (.*) \(signal (\d+)\)")
 
 

@@ -109,6 +109,15 @@ def abort_if_parallel(code=1):
         _WORLD.abort(code)
 
 
+def explain(exc):
+    """One line for an MPI error, else None: mpi4py raises one in the survivors' next collective when a rank dies."""
+    if type(exc).__module__.split(".")[0] != "mpi4py":
+        return None
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    kind = lines[0].split(",")[0] if lines else "MPI error"  # MPICH's error stack below it is cut at 1 KB
+    return f"an MPI call failed ({kind}): another rank has most likely died; the job is stopped"
+
+
 def _install_excepthook(w):
     previous = sys.excepthook
 
@@ -118,7 +127,7 @@ def _install_excepthook(w):
         elif os.environ.get("GPUPROP_DEBUG"):
             previous(kind, exc, tb)
         else:
-            print(f"error: rank {w.rank}: {kind.__name__}: {exc}", file=sys.stderr)
+            print(f"error: rank {w.rank}: {explain(exc) or f'{kind.__name__}: {exc}'}", file=sys.stderr)
         w.abort(130 if issubclass(kind, KeyboardInterrupt) else 1)
 
     sys.excepthook = hook
