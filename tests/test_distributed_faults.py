@@ -109,3 +109,14 @@ def test_ranks_that_do_not_match_mpiexec_are_told(mpi, data_dir):
     assert proc.returncode == 1
     assert first_line(proc.stderr) == ("error: rank 0: --ranks 3 but mpiexec started 2 rank(s): give mpiexec -n 3, "
                                        "or leave --ranks out under mpiexec")
+
+
+def test_an_mpi_error_is_explained_in_one_line(mpi):
+    """The survivors of a dead rank get mpi4py's MPI.Exception (MPICH's own error class and text) in a collective."""
+    code = ("from mpi4py import MPI\nfrom gpuprop.distributed.world import explain\n"
+            "print(explain(MPI.Exception(MPI.ERR_OTHER)))\nprint(explain(ValueError('not MPI')))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=cli_env(), capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "an MPI call failed (Other MPI error): another rank has most likely died; the job is stopped", "None"]
