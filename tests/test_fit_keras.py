@@ -160,6 +160,13 @@ def test_model_with_input_shape_is_built_at_construction():
     numpy.testing.assert_allclose(out, [[16 * (8 + 1) + 1] * 2])  # each unit: 8 ones + bias, then 16 of those + bias
 
 
+def test_keras_build_with_a_batch_axis():
+    model = gpuprop.Sequential([layers.Dense(16), layers.Dense(2)], device="cpu")
+    assert model.get_weights() == [] and not model.built  # no input shape yet: nothing to build (Keras too)
+    model.build((None, 8))
+    assert model.count_params() == 178
+
+
 def test_add_after_build_builds_the_new_layer_and_keeps_the_old_weights():
     model = gpuprop.Sequential([layers.Dense(4, input_shape=(3,))], device="cpu", seed=1)
     kernel = model.get_weights()[0]

@@ -69,10 +69,12 @@ class Network(KerasModelAPI):
 
     # --- building ---------------------------------------------------------------
     def build(self, input_shape=None):
-        """Create every layer's weights; ``input_shape`` is per sample, or taken from the first layer."""
+        """Create every layer's weights; ``input_shape`` is per sample (or Keras' ``(None, ...)``), or the first layer's."""
         if self.built:
             return
         shape = self.layers[0].input_shape if input_shape is None else tuple(input_shape)
+        if shape and shape[0] is None:  # Keras' build((None, 8)) names the batch axis: drop it
+            shape = shape[1:]
         if shape is None:
             raise ValueError("the model does not know its input shape: pass input_shape= to the first layer")
         self._rng = initializers.host_rng(self.seed)  # host draws: same weights on every backend
