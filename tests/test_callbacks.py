@@ -297,3 +297,12 @@ def test_terminate_on_nan_stops_gracefully(capsys):
 def _keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
     return pytest.importorskip("keras", reason="keras is not installed: the Keras-oracle comparison cannot run")
+
+
+def test_model_checkpoint_save_freq_counts_batches_across_epochs(tmp_path):
+    """Keras: save_freq=N saves after every N batches seen, counting on across epoch boundaries."""
+    x, y = blobs(72)  # 3 batches of 24 per epoch
+    ck = callbacks.ModelCheckpoint(str(tmp_path / "ck-{epoch}-{batch}.keras"), save_freq=2)
+    model_on().fit(x, y, batch_size=24, epochs=2, callbacks=[ck], verbose=0)
+    # global batches 2, 4, 6 = (epoch 1, batch 2), (epoch 2, batch 1), (epoch 2, batch 3), 1-based as Keras names them
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck-1-2.keras", "ck-2-1.keras", "ck-2-3.keras"]
