@@ -306,3 +306,19 @@ def test_model_checkpoint_save_freq_counts_batches_across_epochs(tmp_path):
     model_on().fit(x, y, batch_size=24, epochs=2, callbacks=[ck], verbose=0)
     # global batches 2, 4, 6 = (epoch 1, batch 2), (epoch 2, batch 1), (epoch 2, batch 3), 1-based as Keras names them
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ck-1-2.keras", "ck-2-1.keras", "ck-2-3.keras"]
+
+
+def test_a_keras_callbacks_subclass_runs_in_gpuprop_fit():
+    """The issue's program: a ``keras.callbacks.Callback`` subclass passed to gpuprop's fit runs every epoch."""
+    keras = _keras()
+    seen = []
+
+    class KerasStyleCB(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, sorted(logs)))
+            if epoch == 1:
+                self.model.stop_training = True
+
+    x, y = blobs()
+    history = model_on().fit(x, y, epochs=5, callbacks=[KerasStyleCB()], verbose=0)
+    assert seen == [(0, ["accuracy", "loss"]), (1, ["accuracy", "loss"])] and history.epoch == [0, 1]
