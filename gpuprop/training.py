@@ -139,13 +139,14 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
                 val_logs = evaluate(model, val, batch_size=validation_batch_size or max(batch_size, 256), callbacks=cbs,
                                     dp=dp)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
+            done = model.step_in_epoch  # below ``steps`` when a callback stopped training mid-epoch
             model.epoch, model.step_in_epoch = model.epoch + 1, 0
             stats = {"time": wall, "samples_per_sec": acc.seen / wall if wall > 0 else float("inf"),
-                     "steps": steps - first}
+                     "steps": done - first}
             history.stats.append(stats)
             cbs.set_stats(stats)
             cbs.call("on_epoch_end", epoch, logs)
-            bar.close(steps, logs, wall)
+            bar.close(done, logs, wall)
             if dp is not None:
                 stop.requested = dp.any(stop.requested)
             if stop.requested:  # Ctrl-C came during the epoch's last step: the epoch is complete
