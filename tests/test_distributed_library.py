@@ -47,9 +47,21 @@ SCRIPT = textwrap.dedent('''
             if distributed.rank() == 1:
                 raise RuntimeError("disk full on rank 1")
         history = model.fit(x, y, batch_size=24, epochs=50, verbose=0, callbacks=[explode])
-    history = model.fit(x, y, batch_size=24, epochs=3, verbose=0, validation_data=(xv, yv))
+    extra = []
+    if mode == "stop":
+        from gpuprop.callbacks import Callback
+
+        class StopOnRank1(Callback):  # one rank alone decides, mid-epoch
+            def on_train_batch_end(self, batch, logs=None):
+                if distributed.rank() == 1 and batch == 2:
+                    self.model.stop_training = True
+
+        extra = [StopOnRank1()]
+    history = model.fit(x, y, batch_size=24, epochs=3, verbose=0, validation_data=(xv, yv), callbacks=extra)
+    facts_steps = [s["steps"] for s in history.stats]
     w = distributed.world()
-    facts = {"size": w.size, "rank": w.rank, "local_rank": w.local_rank, "masks": masks}
+    facts = {"size": w.size, "rank": w.rank, "local_rank": w.local_rank, "masks": masks, "steps": facts_steps,
+             "iterations": model.optimizer.iterations}
     gathered = w.allgather(facts)
     if w.rank == 0:
         np.savez(out + ".npz", *model.get_weights())
@@ -130,3 +142,12 @@ def test_an_exception_on_one_rank_ends_the_job_with_its_rank_and_cause(mpi, scri
     assert proc.returncode != 0
     assert "error: rank 1: RuntimeError: disk full on rank 1" in proc.stderr.splitlines()
     assert "Traceback" not in proc.stderr
+
+
+def test_a_stop_decided_on_one_rank_stops_every_rank_after_the_same_step(mpi, script, tmp_path):
+    """stop_training set by rank 1 alone at batch 2: both ranks stop after step 3 (no rank waits forever)."""
+    proc = run(script, "stop", tmp_path / "s", mpi, 2)
+    assert proc.returncode == 0, proc.stderr
+    ranks = load(tmp_path / "s")[1]["ranks"]
+    assert [r["steps"] for r in ranks] == [[3], [3]]
+    assert [r["iterations"] for r in ranks] == [3, 3]
