@@ -170,6 +170,19 @@ def test_resume_from_one_rank_on_two(mpi, data_dir, tmp_path):
     assert_close_checkpoints(tmp_path / "c.npz", tmp_path / "b.npz")
 
 
+def test_dtype_flag_and_a_float64_checkpoint_resumes_in_float64(data_dir, tmp_path):
+    args = ("train", "--data-dir", data_dir, *COMMON, "--batch-size", "64", "-q")
+    assert run_cli(*args, "--epochs", "1", "--dtype", "float64", "--checkpoint", tmp_path / "a.npz").returncode == 0
+    assert checkpoint_arrays(tmp_path / "a.npz")[1]["weight_0"].dtype == numpy.float64
+    proc = run_cli(*args, "--epochs", "2", "--resume", tmp_path / "a.npz", "--checkpoint", tmp_path / "b.npz")
+    assert proc.returncode == 0, proc.stderr
+    assert checkpoint_arrays(tmp_path / "b.npz")[1]["weight_0"].dtype == numpy.float64  # not cast to the default
+    proc = run_cli(*args, "--epochs", "2", "--resume", tmp_path / "a.npz", "--dtype", "float32", "--checkpoint",
+                   tmp_path / "c.npz")
+    assert proc.returncode == 0, proc.stderr
+    assert checkpoint_arrays(tmp_path / "c.npz")[1]["weight_0"].dtype == numpy.float32  # asked for
+
+
 # --- the launcher's pieces, without MPI ---------------------------------------------------------
 def test_launcher_drops_ranks_and_sets_threads_per_rank(monkeypatch):
     from gpuprop.distributed import launcher

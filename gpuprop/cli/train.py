@@ -6,6 +6,7 @@ import shlex
 import signal
 
 import click
+from click.core import ParameterSource
 import numpy
 
 from ..errors import GpupropError, TrainingError
@@ -49,7 +50,8 @@ def _hidden(ctx, param, value):
               help="Train data-parallel on N local MPI ranks (needs gpuprop[mpi]); --batch-size is then the global "
                    "batch. Under mpiexec the world size is used.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
-              help="Float type of weights and activations (float64 for exactness checks).")
+              help="Float type of weights and activations (float64 for exactness checks); with --resume, the "
+                   "checkpoint's unless given.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds initial weights, shuffling and dropout.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Save the model here after every epoch (atomically) and on Ctrl-C.")
@@ -86,6 +88,8 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
     world, rank_device = parallel_setup(ctx, ranks, device)  # --ranks N: exits here once the N ranks are done
     rank0 = world.rank == 0
     quiet, as_json = quiet or not rank0, as_json and rank0
+    if resume and ctx.get_parameter_source("dtype") is not ParameterSource.COMMANDLINE:
+        dtype = _checkpoint_dtype(resume) or dtype  # a float64 run resumes in float64 unless told otherwise
     config.set_floatx(dtype)
     out = human_stream(as_json)
 
@@ -180,6 +184,16 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
         say(f"plot: {plot}")
     if as_json:
         click.echo(json.dumps(result))
+
+
+def _checkpoint_dtype(path):
+    """The float type of a checkpoint's weights, or None (load_model reports an unreadable file)."""
+    try:
+        with numpy.load(path, allow_pickle=False) as f:
+            name = str(f[next(k for k in f.files if k.startswith("weight_"))].dtype)
+    except Exception:  # noqa: BLE001 - only a hint; the real load below says what is wrong
+        return None
+    return name if name in ("float32", "float64") else None
 
 
 def _resume_batch_size(ctx, model, batch_size, resume):
