@@ -59,6 +59,6 @@ class EpochProgress:
         per_step = wall / max(step, 1)
         tail = " (interrupted)" if interrupted else ""
         self.stream.write(f"\r{step}/{self.steps} {self._bar(step)} {_fmt_time(wall)} "
-                          f"{per_step * 1000:.0f}ms/step - {format_logs(logs)}{tail}\x1b[K\n"
+                          f"{per_step * 1000:.0f}ms/step{' - ' if logs else ''}{format_logs(logs)}{tail}\x1b[K\n"
                           if self.live else f"{keras_line(step, self.steps, wall, logs)}{tail}\n")
         self.stream.flush()
