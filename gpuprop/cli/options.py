@@ -61,7 +61,10 @@ def load_dataset(name, data_dir, quiet=False):
     try:
         train, test = module.load_data(data_dir=data_dir, progress=False if quiet else None)
     except GpupropError as exc:
-        raise GpupropError(f"{exc}{_installed_instead(name, data_dir)}") from None
+        hint = _installed_instead(name, data_dir)
+        if not hint:
+            raise
+        raise type(exc)(f"{exc}{hint}") from None
     try:  # only to tell the user where the files came from
         folder = str(next(iter(sources.locate(module.SPEC, data_dir=data_dir, download=False).values())).parent)
     except GpupropError:
