@@ -68,7 +68,7 @@ class GpupropTrainer:
 
 
 class TorchTrainer:
-    def __init__(self, workload, device, compiled=False, compile_mode=None):
+    def __init__(self, workload, device, compiled=False):
         import torch
 
         self.torch, self.workload, self.device, self.compiled = torch, workload, device, compiled
@@ -82,7 +82,7 @@ class TorchTrainer:
             torch.backends.cudnn.benchmark = True
         else:
             self.dev = torch.device("cpu")
-        self.mode = compile_mode or ("reduce-overhead" if device == "gpu" else "default")
+        self.mode = "reduce-overhead" if device == "gpu" else "default"  # CUDA graphs on a GPU
         self.note = f"torch.compile(mode={self.mode!r}) of forward+backward; optimizer eager" if compiled else "eager"
         self.batches, self._i = [], 0
 
@@ -153,13 +153,6 @@ class TorchTrainer:
 
     def loss_value(self, loss):
         return float(loss.detach().item())
-
-
-def _copy(param, array):
-    import torch
-
-    with torch.no_grad():
-        param.copy_(torch.from_numpy(numpy.ascontiguousarray(array, dtype=numpy.float32)))
 
 
 def _copy(param, array):
@@ -249,35 +242,6 @@ class JaxTrainer:
 
     def loss_value(self, loss):
         return float(loss)
-
-
-def _forward_fn(layers):
-    import jax
-    import jax.numpy as jnp
-    from jax import lax
-
-    def forward(params, x):
-        i = 0
-        for spec in layers:
-            if spec[0] == "dense":
-                x = x @ params[i] + params[i + 1]
-                i += 2
-                if spec[2] == "relu":
-                    x = jax.nn.relu(x)
-            elif spec[0] == "conv":
-                x = lax.conv_general_dilated(x, params[i], (1, 1), "VALID",
-                                             dimension_numbers=("NHWC", "HWIO", "NHWC")) + params[i + 1]
-                i += 2
-                if spec[3] == "relu":
-                    x = jax.nn.relu(x)
-            elif spec[0] == "pool":
-                p = spec[1]
-                x = lax.reduce_window(x, -jnp.inf, lax.max, (1, p, p, 1), (1, p, p, 1), "VALID")
-            elif spec[0] == "flatten":
-                x = x.reshape(x.shape[0], -1)
-        return x  # logits: the softmax is in the loss
-
-    return forward
 
 
 def _forward_fn(layers):
