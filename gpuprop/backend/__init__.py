@@ -25,6 +25,8 @@ def get_backend(spec="auto"):
     key = str(spec or "auto").strip().lower()
     if key == "cuda" or key.startswith("cuda:"):
         key = "gpu" + key[4:]  # lenient: PyTorch users type cuda
+    if key in ("gpu", "gpu-sim"):
+        key += ":0"  # one backend object per device
     if key in _CACHE:
         return _CACHE[key]
     if key == "cpu":
@@ -36,9 +38,9 @@ def get_backend(spec="auto"):
         except BackendError as exc:
             backend = Backend(f"auto: {exc.reason}")
     elif key == "gpu-sim" or key.startswith("gpu-sim:"):
-        backend = _sim_backend(spec, key[8:] or "0")
+        backend = _sim_backend(spec, key[8:])
     elif key == "gpu" or key.startswith("gpu:"):
-        ordinal = key[4:] or "0"
+        ordinal = key[4:]
         if not ordinal.isdigit():
             raise BackendError(f"bad device {spec!r}: use auto, cpu, gpu or gpu:N with N a number")
         cupy, count = _import_cupy()
