@@ -23,6 +23,12 @@ def _set_current(i):
     _state.device = i
 
 
+def _stack():
+    if not hasattr(_state, "stack"):
+        _state.stack = []
+    return _state.stack
+
+
 def count_sync():
     """Record one device-to-host synchronisation (a value read on the host)."""
     with _syncs_lock:
@@ -42,15 +48,14 @@ class Device:
         if not 0 <= i < DEVICE_COUNT:
             raise runtime.CUDARuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal {i}")
         self.id = i
-        self._saved = []
 
     def __enter__(self):
-        self._saved.append(current_id())
+        _stack().append(current_id())  # per thread, like the device itself: one Device may be entered anywhere
         _set_current(self.id)
         return self
 
     def __exit__(self, *exc):
-        _set_current(self._saved.pop())
+        _set_current(_stack().pop())
 
     def use(self):
         _set_current(self.id)
