@@ -21,6 +21,7 @@ from . import convert, devices
 
 CTYPES = {"float16": None, "float32": ("float", ctypes.c_float), "float64": ("double", ctypes.c_double),
           "int32": ("int", ctypes.c_int32), "int64": ("long long", ctypes.c_int64)}
+_FLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17")
 _LIBS = {}
 
 
@@ -73,21 +74,22 @@ class ElementwiseKernel:
                 f"  for (long long i = 0; i < _n; ++i) {{\n    {lines}\n    {self.operation};\n  }}\n}}\n")
 
     def _library(self, source):
-        key = hashlib.sha256(source.encode()).hexdigest()[:24]
+        compiler = shutil.which(os.environ.get("CXX", "g++"))
+        key = hashlib.sha256(f"{compiler} {_FLAGS}\n{source}".encode()).hexdigest()[:24]
         if key in _LIBS:
             return _LIBS[key]
         cache = _cache_dir()
         lib = cache / f"{self.name}-{key}.so"
         if not lib.exists():
-            compiler = shutil.which(os.environ.get("CXX", "g++"))
             if compiler is None:
                 raise CompileException("gpu-sim needs a C++ compiler to run ElementwiseKernel: install g++ "
                                        "(apt-get install g++) or set CXX")
-            src = cache / f"{self.name}-{key}.cpp"
+            src = cache / f".{self.name}-{key}.{os.getpid()}.cpp"  # per process: never read while half-written
             src.write_text(source)
             tmp = cache / f".{lib.name}.{os.getpid()}.tmp"
-            res = subprocess.run([compiler, "-O2", "-shared", "-fPIC", "-std=c++17", "-o", str(tmp), str(src)],
+            res = subprocess.run([compiler, *_FLAGS, "-o", str(tmp), str(src)],
                                  capture_output=True, text=True)
+            src.unlink(missing_ok=True)
             if res.returncode:
                 tmp.unlink(missing_ok=True)
                 errors = [ln for ln in res.stderr.splitlines() if "error" in ln]
