@@ -22,6 +22,8 @@ SCRIPT = textwrap.dedent('''
     from gpuprop.layers import BatchNormalization, Dense, Dropout
 
     mode, out = sys.argv[1], sys.argv[2]
+    # gpu-sim: CuPy code on the CPU stand-in, one simulated GPU per rank (host-staged MPI: the stand-in has no NCCL)
+    device = f"gpu-sim:{distributed.local_rank()}" if sys.argv[3:] == ["gpu-sim"] else "cpu"
     config.set_floatx("float64")
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(130, 6)), rng.integers(0, 3, 130)  # 5·24 + 10: a last batch to split
@@ -31,7 +33,7 @@ SCRIPT = textwrap.dedent('''
         body.append(BatchNormalization(synchronized=mode == "sync", momentum=0.9))
     if mode == "dropout":
         body.append(Dropout(0.5))
-    model = Sequential(body + [Dense(3, activation="softmax")], device="cpu", seed=5)
+    model = Sequential(body + [Dense(3, activation="softmax")], device=device, seed=5)
     model.compile(optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy", metrics=["accuracy"])
     masks = []
     if mode == "dropout":
@@ -77,8 +79,8 @@ def script(tmp_path):
     return path
 
 
-def run(script, mode, out, mpi=None, n=1, timeout=TIMEOUT):
-    cmd = [sys.executable, str(script), mode, str(out)]
+def run(script, mode, out, mpi=None, n=1, timeout=TIMEOUT, device="cpu"):
+    cmd = [sys.executable, str(script), mode, str(out), device]
     if mpi:
         cmd = [mpi, "-n", str(n), *cmd]
     proc = subprocess.run(cmd, cwd=REPO, env=rank_env(), capture_output=True, text=True, timeout=timeout)
@@ -151,3 +153,16 @@ def test_a_stop_decided_on_one_rank_stops_every_rank_after_the_same_step(mpi, sc
     ranks = load(tmp_path / "s")[1]["ranks"]
     assert [r["steps"] for r in ranks] == [[3], [3]]
     assert [r["iterations"] for r in ranks] == [3, 3]
+
+
+def test_the_gpu_code_path_on_gpu_sim_two_ranks_equal_one(mpi, script, tmp_path):
+    """CuPy code (gpu-sim stand-in, gpu-sim:0 and gpu-sim:1), gradients and sync-BN sums staged through host MPI."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    proc = run(script, "sync", one, device="gpu-sim")
+    assert proc.returncode == 0, proc.stderr
+    proc = run(script, "sync", two, mpi, 2, device="gpu-sim")
+    assert proc.returncode == 0, proc.stderr
+    (w1, h1), (w2, h2) = load(one), load(two)
+    assert max_rel(w1, w2) <= 1e-10
+    for k, v in h1["history"].items():
+        assert h2["history"][k] == pytest.approx(v, rel=1e-10), k
