@@ -59,14 +59,17 @@ def test_a_rank_killed_by_a_signal_ends_the_job(mpi, data_dir, tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    # Whoever notices first says it: mpiexec (the rank's signal), or rank 0's next allreduce (MPI reports the
-    # dead peer as an error there, about 1 run in 15 here); either way one line and a non-zero exit.
+    # Whoever notices first says it: mpiexec (the rank's signal; rarely only its exit code, when rank 0 was
+    # ended by mpiexec's cleanup first), or rank 0's next allreduce (MPI reports the dead peer as an error
+    # there, about 1 run in 15 here); either way one line and a non-zero exit.
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert lines[0] == "error: a rank was killed by signal 9 (Killed); mpiexec stopped the others" or re.fullmatch(
-        r"error: rank 0: an MPI call failed \([^)]+\): another rank has most likely died; the job is stopped",
-        lines[0]), err
-    assert proc.returncode == (128 + signal.SIGKILL if "signal 9" in err else 1)
+        r"error: rank 0: an MPI call failed \([^)]+\): another rank has most likely died; the job is stopped|"
+        r"error: a rank ended by signal (\d+) \(SIG\w+\); mpiexec stopped the job", lines[0]), err
+    assert proc.returncode != 0
+    if "signal" in lines[0]:
+        assert proc.returncode == 128 + int(re.search(r"signal (\d+)", lines[0]).group(1))
     assert "BAD TERMINATION" not in out + err
 
 

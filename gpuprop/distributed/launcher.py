@@ -26,6 +26,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 EXPECTED_VAR = "GPUPROP_RANKS"  # the launcher tells the ranks how many they should be
 _NOISE = re.compile(r"^(\[mpiexec@|\[proxy:|Abort\(\d+\) on node|=+$|=   |YOUR APPLICATION TERMINATED|"
                     r"This typically refers|Please see the FAQ|[A-Za-z_]\w*\(\d+\)\.*:|Fatal error in )")
+_LOST_PEER = re.compile(r"error: rank \d+: an MPI call failed ")
 _SIGNAL = re.compile(r"EXIT STRING: (.*) \(signal (\d+)\)")
 
 
@@ -135,7 +136,7 @@ def launch(n, argv):
     cmd = [find_mpiexec(), "-n", str(n), sys.executable, "-m", "gpuprop", *strip_ranks(argv)]
     proc = subprocess.Popen(cmd, env=rank_environment(n), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             process_group=0)
-    killed, said = [], {"error": False, "dropped": []}
+    killed, said = [], {"error": False, "dropped": [], "lost": []}
     pumps = [threading.Thread(target=_filter, args=(pipe, dest, killed, said), daemon=True)
              for pipe, dest in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr))]
     for pump in pumps:
@@ -147,19 +148,31 @@ def launch(n, argv):
         signal.signal(signal.SIGINT, old)
     for pump in pumps:
         pump.join(timeout=5)
-    if killed:
+    if killed:  # the survivors' "an MPI call failed" lines are this, seen from the other side
         name, number = killed[0]
         sys.stderr.write(f"error: a rank was killed by signal {number} ({name}); mpiexec stopped the others\n")
         return 128 + int(number)
-    if code not in (0, 130) and not said["error"]:  # mpiexec itself failed: its own words, first line
-        why = next((line for line in said["dropped"] if line.startswith("[mpiexec@")), "no message")
-        sys.stderr.write(f"error: mpiexec exited with code {code}: {why}\n")
+    sys.stderr.writelines(said["lost"])
+    if code not in (0, 130) and not said["error"] and not said["lost"]:
+        if code > 128:  # a rank ended by a signal and mpiexec said no more (it can exit before its banner)
+            sys.stderr.write(f"error: a rank ended by signal {code - 128} ({_signal_name(code - 128)}); mpiexec "
+                             "stopped the job\n")
+        else:  # mpiexec itself failed: its own words, first line
+            why = next((line for line in said["dropped"] if line.startswith("[mpiexec@")), "no message")
+            sys.stderr.write(f"error: mpiexec exited with code {code}: {why}\n")
     return code
+
+
+def _signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "unknown signal"
 
 
 def _filter(pipe, dest, killed, said=None):
     """Copy the ranks' output to ``dest``, dropping MPICH's notices; progress bars ('\\r') pass at once."""
-    fd, pending, state = pipe.fileno(), b"", {"said": said if said is not None else {"error": False, "dropped": []}}
+    fd, pending, state = pipe.fileno(), b"", {"said": said if said is not None else {"error": False, "dropped": [], "lost": []}}
     while True:
         chunk = os.read(fd, 65536)
         if not chunk:
@@ -187,5 +200,8 @@ def _emit(text, dest, killed, state):
         said["dropped"].append(text.strip())
         return
     said["error"] = said["error"] or text.startswith(("error: ", "interrupted"))
+    if _LOST_PEER.match(text):  # a survivor's view of a dead rank: said at the end unless the signal says more
+        said["lost"].append(text)
+        return
     dest.write(held + text)
     dest.flush()
