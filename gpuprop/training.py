@@ -14,7 +14,7 @@ import threading
 import time
 
 from . import metrics
-from .errors import TrainingError
+from .errors import DataError, TrainingError
 from .progress import EpochProgress
 
 
@@ -62,9 +62,26 @@ class DeviceDataset:
             self.y = backend.asarray(y).astype(floatx())
         if int(self.y.shape[0]) != self.n:
             raise ValueError(f"x has {self.n} samples but y has {int(self.y.shape[0])}")
+        if loss_name == "sparse_categorical_crossentropy":
+            _check_label_range(backend, self.y, getattr(model, "output_shape", None))
         self.labels = metrics.label_targets(xp, self.y, loss_name)
         # integer labels are their own accuracy targets: gather them once per batch, not twice
         self.labels_are_y = self.labels.shape == self.y.shape and loss_name == "sparse_categorical_crossentropy"
+
+
+def _check_label_range(backend, y, output_shape):
+    """Integer labels must index the model's classes: CuPy wraps an out-of-range index where NumPy raises.
+
+    Once per dataset, one host read of (min, max); never per step.
+    """
+    if not output_shape or int(y.shape[0]) == 0:
+        return
+    classes = int(output_shape[-1])
+    lo, hi = (int(v) for v in backend.to_host(backend.xp.stack([y.min(), y.max()])))
+    bad = lo if lo < 0 else hi if hi >= classes else None
+    if bad is not None:
+        raise DataError(f"label {bad} is out of range for a model with {classes} classes: sparse labels must be "
+                        f"integers 0..{classes - 1}; check the labels or the size of the last layer")
 
 
 def as_dataset(model, x, y):
