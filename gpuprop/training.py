@@ -6,6 +6,11 @@ summed into device scalars, so within an epoch the host waits for the device
 only when a progress display asks (every few hundred milliseconds), never per
 step. Shuffle and dropout streams are derived from (seed, epoch), which is what
 makes a resumed run reproduce an uninterrupted one.
+
+Host syncs (device-to-host reads; gpu-sim counts them): none inside a training
+step. Per epoch without a live progress bar, 3: the first non-finite step, the
+loss sum and the correct count (2 without metrics); a validation pass adds 2
+(1 without metrics). Once per dataset, 1: the label range check.
 """
 
 import math
