@@ -47,7 +47,7 @@ def refuse_half(dtype, what="dtype"):
     gradients underflow, so training would need loss scaling and an ε chosen per
     dtype, which gpuprop does not do.
     """
-    name = str(getattr(dtype, "name", dtype)).lower()
+    name = str(getattr(dtype, "name", None) or getattr(dtype, "__name__", dtype)).lower()  # 'float16', np.float16
     if name in _HALF:
         raise ValueError(f"{what} {name!r} is not supported: half-precision training needs loss scaling, "
                          "which gpuprop does not do; use 'float32' (the default) or 'float64'")
