@@ -3,7 +3,9 @@
 Real subprocesses of the CLI on fake MNIST files. The oracle for evaluate and
 predict is the same checkpoint run with --device cpu; for train, the host-sync
 counts that gpuprop/training.py documents (0 per step; per epoch 3 for training
-and 2 for validation, with --quiet so no progress bar reads in between).
+and 2 for validation, with --quiet so no progress bar reads in between). Some
+runs use the second simulated device, gpu-sim:1, where an array made outside the
+model's device (on device 0, CuPy's default) is refused as CUDA would.
 """
 
 import json
@@ -47,7 +49,8 @@ def test_train_json_on_cpu_has_no_sync_count(data_dir):
 
 
 def test_train_without_checkpoint_counts_exactly_the_documented_syncs(data_dir):
-    proc = run_cli("train", "--data-dir", data_dir, *SIM, "--model", "softmax", "--epochs", "2", "--json", "--quiet")
+    proc = run_cli("train", "--data-dir", data_dir, "--device", "gpu-sim:1", "--model", "softmax", "--epochs", "2",
+                   "--json", "--quiet")
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert (result["host_syncs_per_step"], result["host_syncs_per_epoch"]) == (0, 3 + 2)
@@ -63,13 +66,13 @@ def test_train_on_gpu_sim_prints_the_count(data_dir):
 def test_evaluate_on_gpu_sim_equals_cpu(trained, data_dir):
     ckpt, _ = trained
     got = {}
-    for device in ("cpu", "gpu-sim"):
+    for device in ("cpu", "gpu-sim:1"):
         proc = run_cli("evaluate", ckpt, "--data-dir", data_dir, "--device", device, "--json")
         assert proc.returncode == 0, proc.stderr
         got[device] = json.loads(proc.stdout)
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         if key in got["cpu"]:
-            assert got["gpu-sim"][key] == pytest.approx(got["cpu"][key], rel=1e-5), key
+            assert got["gpu-sim:1"][key] == pytest.approx(got["cpu"][key], rel=1e-5), key
 
 
 def test_predict_on_gpu_sim_equals_cpu(trained, tmp_path):
@@ -78,12 +81,12 @@ def test_predict_on_gpu_sim_equals_cpu(trained, tmp_path):
     path = tmp_path / "five.npy"
     numpy.save(path, images)
     got = {}
-    for device in ("cpu", "gpu-sim"):
+    for device in ("cpu", "gpu-sim:1"):
         proc = run_cli("predict", ckpt, path, "--device", device, "--json")
         assert proc.returncode == 0, proc.stderr
         got[device] = json.loads(proc.stdout)
-    assert json.dumps(got["cpu"]).count("class") == json.dumps(got["gpu-sim"]).count("class") > 0
-    _assert_close(got["gpu-sim"], got["cpu"])
+    assert json.dumps(got["cpu"]).count("class") == json.dumps(got["gpu-sim:1"]).count("class") > 0
+    _assert_close(got["gpu-sim:1"], got["cpu"])
 
 
 def _assert_close(a, b, path="$"):
