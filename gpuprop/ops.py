@@ -1,7 +1,7 @@
 """Reference implementations of the hot element-wise operations.
 
 Each forward sits beside its backward, with the derivative in its docstring.
-These plain ``xp`` versions are the definition; ``kernels_gpu.CupyOps``
+These plain ``xp`` versions are the definition; ``backend.kernels.CupyOps``
 overrides some of them with fused CUDA kernels, and a test proves both compute
 the same function. Backward functions may overwrite ``dy`` in place: the caller
 hands over an array it no longer needs.

@@ -50,6 +50,10 @@ class DeviceDataset:
     """x, y and accuracy labels resident on the model's device, in the dtypes the loss wants."""
 
     def __init__(self, model, x, y, scale=None):
+        with model.backend.scope():  # the arrays made here belong on the model's device, not the current one
+            self._load(model, x, y, scale)
+
+    def _load(self, model, x, y, scale):
         backend, xp = model.backend, model.xp
         from .config import floatx
 
@@ -210,15 +214,16 @@ def _raise_nonfinite(epoch, step, model):
 def evaluate(model, data, batch_size=256):
     """Mean loss (and accuracy) over ``data`` (a DeviceDataset) without training."""
     xp = model.xp
-    loss_sum = xp.zeros((), dtype="float64")
-    correct = xp.zeros((), dtype="float64")
-    for lo in range(0, data.n, batch_size):
-        hi = min(lo + batch_size, data.n)
-        loss, out = model.test_step(data.x[lo:hi], data.y[lo:hi])
-        loss_sum += loss * (hi - lo)
-        if model.metrics:
-            correct += metrics.correct_count(xp, out, data.labels[lo:hi], model.loss.name, model._outputs_logits)
-    return _logs(loss_sum, correct, data.n, model)
+    with model.backend.scope():  # the CLI calls this directly: the sums belong on the model's device
+        loss_sum = xp.zeros((), dtype="float64")
+        correct = xp.zeros((), dtype="float64")
+        for lo in range(0, data.n, batch_size):
+            hi = min(lo + batch_size, data.n)
+            loss, out = model.test_step(data.x[lo:hi], data.y[lo:hi])
+            loss_sum += loss * (hi - lo)
+            if model.metrics:
+                correct += metrics.correct_count(xp, out, data.labels[lo:hi], model.loss.name, model._outputs_logits)
+        return _logs(loss_sum, correct, data.n, model)
 
 
 def predict(model, x, batch_size=256):

@@ -8,6 +8,9 @@ array allocated outside the model's device (on device 0, CuPy's default) meets
 the model's arrays and the stand-in refuses the mix, as CUDA would.
 """
 
+import os
+import shutil
+
 import numpy as np
 import pytest
 
@@ -30,6 +33,15 @@ OPTIMIZERS = {
 # What training.py documents: per epoch 3 reads (first non-finite step, loss sum, correct count);
 # a validation pass 2 more (loss sum, correct count).
 PER_EPOCH, PER_VALIDATION = 3, 2
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _compiler():
+    """gpu-sim runs the fused kernels' C++ through g++ (as tests/test_sim_kernels.py: CI sets GPUPROP_REQUIRE_CXX)."""
+    if shutil.which(os.environ.get("CXX", "g++")) is None:
+        if os.environ.get("GPUPROP_REQUIRE_CXX"):
+            pytest.fail("no C++ compiler although GPUPROP_REQUIRE_CXX is set")
+        pytest.skip("no C++ compiler (g++) here: gpu-sim cannot run ElementwiseKernel; apt-get install g++")
 
 
 @pytest.fixture(scope="module")

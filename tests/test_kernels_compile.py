@@ -33,9 +33,9 @@ def _nvrtc():
 
 
 def _kernels():
-    from gpuprop import kernels_gpu
+    from gpuprop.backend.kernels import elementwise_kernels
 
-    return {k.name: k for k in vars(kernels_gpu).values() if isinstance(k, cupy.ElementwiseKernel)}
+    return elementwise_kernels(cupy)
 
 
 def _source(kernel, ctype):

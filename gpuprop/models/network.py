@@ -6,12 +6,30 @@ take the loss and its gradient, run the layers backward in reverse order
 then let the optimizer update every parameter in place.
 """
 
+import functools
+
 from .. import config, initializers, losses, metrics
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend
 from ..layers import fused
 from ..layers.base import Layer
 from . import packing
+
+
+def on_device(method):
+    """Run a model entry point inside its backend's device scope.
+
+    CuPy allocates on the thread's *current* device, which other backends and
+    threads move; without this a ``gpu:1`` model's gradients, optimizer slots
+    and buffers could land on device 0 and meet its weights in one kernel.
+    """
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self.backend.scope():
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 class Network:
@@ -38,6 +56,7 @@ class Network:
         self.layers.append(layer)
 
     # --- building ---------------------------------------------------------------
+    @on_device
     def build(self, input_shape=None):
         """Create every layer's weights; ``input_shape`` is per sample, or taken from the first layer."""
         if self.built:
@@ -83,6 +102,7 @@ class Network:
         self._outputs_logits = fuse or self.loss.from_logits
         self.optimizer.build(self.params, self.backend, packed=self.packed)
 
+    @on_device
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         """Choose optimizer, loss and metrics (strings or objects), as Keras' ``compile``."""
         if loss is None:
@@ -93,12 +113,14 @@ class Network:
         self._setup_training()
 
     # --- the math ------------------------------------------------------------------
+    @on_device
     def forward(self, x, training=False):
         """Output of the whole model (activations included)."""
         for step in self._steps:
             x = step.forward(x, training=training)
         return x
 
+    @on_device
     def backward(self, grad):
         """Turn dL/d(output of the training steps) into parameter gradients, last layer first."""
         for step in reversed(self._train_steps):
@@ -107,6 +129,7 @@ class Network:
                 break
         return grad
 
+    @on_device
     def train_step(self, x, y):
         """One step of gradient descent on the batch (x, y). Returns (loss, training output) on the device."""
         out = x
@@ -117,6 +140,7 @@ class Network:
         self.optimizer.apply_gradients(self.params, self.grads)
         return loss, out
 
+    @on_device
     def test_step(self, x, y):
         """(loss, training-form output) without updating anything."""
         out = x
@@ -126,10 +150,12 @@ class Network:
         return loss, out
 
     # --- weights ---------------------------------------------------------------------
+    @on_device
     def get_weights(self):
         """Every layer's weights as host NumPy arrays, in Keras order and layout."""
         return [w for layer in self.layers for w in layer.get_weights()]
 
+    @on_device
     def set_weights(self, weights):
         weights = list(weights)
         expected = sum(len(layer.weight_names()) for layer in self.layers)

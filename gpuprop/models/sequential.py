@@ -1,7 +1,7 @@
 """Keras' ``Sequential`` API on top of the low-level ``Network``."""
 
 from .. import training
-from .network import Network, cast_input
+from .network import Network, cast_input, on_device
 
 
 class Sequential(Network):
@@ -28,6 +28,7 @@ class Sequential(Network):
         if self.optimizer is None:
             raise RuntimeError("compile the model before training or evaluating it")
 
+    @on_device
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=None, log=None):
         """Train for ``epochs`` epochs in total (``initial_epoch`` defaults to epochs already done).
@@ -48,6 +49,7 @@ class Sequential(Network):
                             validation_data=validation_data, shuffle=shuffle, initial_epoch=initial_epoch,
                             initial_step=initial_step, callbacks=callbacks or (), log=log)
 
+    @on_device
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
         """Loss (and metrics) over (x, y): a float, or ``[loss, accuracy]`` with metrics, as Keras."""
         self._ensure_built(x)
@@ -56,12 +58,14 @@ class Sequential(Network):
             return logs
         return logs["loss"] if len(logs) == 1 else list(logs.values())
 
+    @on_device
     def predict(self, x, batch_size=None, verbose="auto"):
         """Model outputs (probabilities after softmax) as a host NumPy array."""
         if not self.built:
             self.build(self.layers[0].input_shape or tuple(x.shape[1:]))
         return training.predict(self, x, batch_size=batch_size or 32)
 
+    @on_device
     def train_on_batch(self, x, y):
         """One gradient step on this batch; returns the loss as a float (Keras)."""
         self._ensure_built(x)
@@ -69,11 +73,13 @@ class Sequential(Network):
         loss, _ = self.train_step(data.x, data.y)
         return float(loss)
 
+    @on_device
     def __call__(self, x, training=False):
         if not self.built:
             self.build(tuple(x.shape[1:]))
         return self.forward(cast_input(self.backend, x), training=training)
 
+    @on_device
     def save(self, filepath, metadata=None):
         """Write architecture, weights, optimizer state and training position atomically (.npz, no pickle)."""
         from .saving import save_model
