@@ -64,10 +64,16 @@ tail -n 3 "$DIR/tests.log"
 # --- 1b. the real GPU against the gpu-sim stand-in: same weights, same batches, float64 ---------------
 echo "== agreement: $DEVICE against gpu-sim (float64, every zoo model and optimizer) =="
 t0=$SECONDS
-timeout -k 5 60 "$PY" bench/device_agreement.py --devices "$DEVICE,gpu-sim" >"$DIR/agreement.txt" 2>&1
-rc=$?
+if command -v "${CXX:-g++}" >/dev/null 2>&1; then
+  timeout -k 5 60 "$PY" bench/device_agreement.py --devices "$DEVICE,gpu-sim" >"$DIR/agreement.txt" 2>&1
+  rc=$?
+else
+  echo "gpu-sim needs a C++ compiler for the CUDA kernels: install g++ (or set CXX)" >"$DIR/agreement.txt"
+  rc=3
+fi
 case $rc in
-  0) what="agree" ;; 124|137) what="TIMED OUT (rc $rc)" ;; *) what="FAILED (rc $rc)" ;;
+  0) what="agree" ;; 3) what="FAILED (no g++ for gpu-sim)" ;; 124|137) what="TIMED OUT (rc $rc)" ;;
+  *) what="FAILED (rc $rc)" ;;
 esac
 [ "$rc" = 0 ] || FAILED=1
 STAGES+=$(stage_line agreement "$what" $((SECONDS - t0)))$'\n'
