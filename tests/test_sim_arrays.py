@@ -167,3 +167,14 @@ def test_gpu_sim_is_the_cupy_backend_on_the_stand_in():
 def test_bad_simulated_devices(spec):
     with pytest.raises(BackendError, match="gpu-sim"):
         get_backend(spec)
+
+
+def test_checked_in_list_is_what_that_cupy_says():
+    cupy = pytest.importorskip("cupy", reason="CuPy is not installed; the list is compared where it is")
+    from gpuprop.backend.sim import names
+
+    data = json.loads(names.DATA.read_text(encoding="utf-8"))
+    if data["cupy_version"] != cupy.__version__:
+        pytest.skip(f"the list is from CuPy {data['cupy_version']}, this is {cupy.__version__}: "
+                    "python -m gpuprop.backend.sim.names refreshes it")
+    assert names.collect(cupy) == data

@@ -72,7 +72,9 @@ def collect(cupy):
         mod = cupy
         for part in path.split("."):
             mod = getattr(mod, part)
-        subs[path] = _callables(mod, [n for n in dir(mod) if not n.startswith("_")])
+        # classes left out: cupy.random's appear in dir() only once touched (lazily imported)
+        subs[path] = _callables(mod, [n for n in dir(mod) if not n.startswith("_")
+                                      and not isinstance(getattr(mod, n), type)])
     members = [n for n in dir(cupy.ndarray) if not n.startswith("_") or n in _DUNDERS]
     methods = {n: keywords(getattr(cupy.ndarray, n)) for n in members if callable(getattr(cupy.ndarray, n))}
     generator = {n: keywords(getattr(cupy.random.Generator, n))

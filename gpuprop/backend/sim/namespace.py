@@ -128,6 +128,8 @@ def _submodule(path, listing, np_mod, special=()):
             setattr(mod, n, _function(n, np_fn, keywords))
         else:
             setattr(mod, n, _not_simulated(f"{path}.{n}"))
+    for n, obj in special.items():  # classes (cupy.random.Generator) are not in the function listing
+        setattr(mod, n, obj)
     return mod
 
 
