@@ -155,11 +155,11 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
 
     result = summary(model, backend, history, final, dataset=dataset, batch_size=batch_size, checkpoint=checkpoint)
     result.update(syncs.report())
+    for line in summary_lines(result, spec.title, len(y_test)):
+        say(line)
     if result["host_syncs_per_step"] is not None:
         say(f"host syncs: {result['host_syncs_per_step']:g} per training step, "
             f"{result['host_syncs_per_epoch']:g} per epoch outside the steps ({backend.spec} counts them)")
-    for line in summary_lines(result, spec.title, len(y_test)):
-        say(line)
     if plot:
         rows = read_metrics(metrics_path) if metrics_path else rows_from_history(history)
         save_plot(rows, plot, title=f"{model.name} on {spec.title}")
