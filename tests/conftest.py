@@ -43,8 +43,14 @@ BACKENDS = _backends()
 
 @pytest.fixture(params=BACKENDS)
 def backend(request):
-    """A gpuprop Backend: 'cpu', and 'gpu' when CuPy and a CUDA device are present (or those asked for)."""
-    return get_backend(request.param)
+    """A gpuprop Backend: 'cpu', and 'gpu' when CuPy and a CUDA device are present (or those asked for).
+
+    The test runs inside ``backend.scope()``: tests drive layers, losses and optimizers directly, and
+    outside a model those allocate on CuPy's current device, as CuPy itself does (``gpu:1`` / ``gpu-sim:1``).
+    """
+    backend = get_backend(request.param)
+    with backend.scope():
+        yield backend
 
 
 @pytest.fixture

@@ -129,3 +129,9 @@ def test_kernel_arguments_follow_cupy_rules():
         k(x, np.ones(3))  # a host array is not a kernel argument
     with pytest.raises(TypeError):
         k(x)  # wrong number of arguments
+
+
+def test_cuda_math_that_host_cpp_spells_differently_compiles():
+    k = xp.ElementwiseKernel("T x", "T y", "y = max(x, (T)0) + min(x, (T)0) * rsqrt((T)4)", "gpuprop_math_test")
+    x = np.array([-2.0, 3.0])
+    np.testing.assert_array_equal(k(SIM.asarray(x)).get(), np.maximum(x, 0) + np.minimum(x, 0) * 0.5)

@@ -123,3 +123,17 @@ def test_saving_and_loading_a_gpu_sim_1_model(tmp_path, float64):
     for a, b in zip(back.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
     back.fit(x, y, batch_size=16, epochs=2, verbose=0)  # resumes on device 1 without mixing
+
+
+def test_data_on_another_device_is_copied_to_the_models(float64):
+    x, y = _data()
+    xd, yd = SIM0.asarray(x), SIM0.asarray(y)  # the data sit on device 0, the model on device 1
+    model = _mlp("gpu-sim:1")
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(xd, yd, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    ref = _mlp("cpu")
+    ref.compile("sgd", "sparse_categorical_crossentropy")
+    ref.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False)
+    for a, b in zip(model.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    assert {a.device.id for a in _device_arrays(model)} == {1}

@@ -42,6 +42,8 @@ class CupyBackend(Backend):
 
     def asarray(self, x, dtype=None):
         with self.device:
+            if isinstance(x, self.xp.ndarray) and x.device.id != self.device_id:
+                x = x.copy()  # CuPy copies another device's array onto the current one; asarray would not
             return self.xp.asarray(x, dtype=dtype)
 
     def to_host(self, x):

@@ -215,6 +215,14 @@ def _method(name, keywords, view):
     return method
 
 
+def _absent(name):
+    def method(self, *args, **kwargs):
+        raise NotImplementedError(f"gpu-sim does not simulate cupy.ndarray.{name}; extend gpuprop/backend/sim")
+
+    method.__name__ = name
+    return method
+
+
 _OPS = {"add": operator.add, "sub": operator.sub, "mul": operator.mul, "truediv": operator.truediv,
         "floordiv": operator.floordiv, "mod": operator.mod, "pow": operator.pow, "matmul": operator.matmul,
         "and": operator.and_, "or": operator.or_, "xor": operator.xor, "lshift": operator.lshift,
@@ -257,8 +265,8 @@ def _install(names):
         if f"__{n}__" in methods:
             setattr(ndarray, f"__{n}__", _operator(n))
     for n, keywords in methods.items():
-        if not n.startswith("_") and n not in vars(ndarray) and hasattr(numpy.ndarray, n):
-            setattr(ndarray, n, _method(n, keywords, n in _VIEWS))
+        if not n.startswith("_") and n not in vars(ndarray):
+            setattr(ndarray, n, _method(n, keywords, n in _VIEWS) if hasattr(numpy.ndarray, n) else _absent(n))
     for n in list(vars(ndarray)):
         lacking = (n in _DUNDERS and n not in methods) or (
             not n.startswith("_") and n not in methods and n not in names["ndarray_attributes"])

@@ -21,6 +21,9 @@ from . import convert, devices
 
 CTYPES = {"float16": None, "float32": ("float", ctypes.c_float), "float64": ("double", ctypes.c_double),
           "int32": ("int", ctypes.c_int32), "int64": ("long long", ctypes.c_int64)}
+# What CUDA device code may call unqualified and host C++ spells otherwise (math.h gives the float overloads).
+_CUDA_MATH = ("#include <math.h>\n#include <algorithm>\nusing std::max;\nusing std::min;\n"
+              "template <class X> static inline X rsqrt(X v) { return X(1) / sqrt(v); }\n")
 _FLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17")
 _LIBS = {}
 
@@ -69,7 +72,7 @@ class ElementwiseKernel:
             args.append(f"{ct}* _out_{n}")
             body.append(f"{ct}& {n} = _out_{n}[i];")
         lines = "\n    ".join(body)
-        return (f"#include <math.h>\n{typedefs}{self.preamble}\n"
+        return (f"{_CUDA_MATH}{typedefs}{self.preamble}\n"
                 f'extern "C" void {self.name}({", ".join(args)}, long long _n) {{\n'
                 f"  for (long long i = 0; i < _n; ++i) {{\n    {lines}\n    {self.operation};\n  }}\n}}\n")
 
