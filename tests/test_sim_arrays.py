@@ -30,11 +30,12 @@ def dev(values, dtype="float64"):
     lambda a: numpy.ones(3) + a,
     lambda a: a * [1.0, 2.0, 3.0],
     lambda a: xp.add(a, numpy.ones(3)),
+    lambda a: xp.maximum(a, [0.0, 1.0, 2.0]),
     lambda a: xp.concatenate([a, numpy.ones(3)]),
     lambda a: xp.matmul(numpy.ones((2, 3)), a),
     lambda a: numpy.insert(a, 0, 1.0),  # a NumPy function CuPy does not implement
     lambda a: a.__setitem__(slice(None), numpy.zeros(3)),
-], ids=["numpy.asarray", "numpy.array", "dev+host", "host+dev", "dev*list", "xp.add(host)",
+], ids=["numpy.asarray", "numpy.array", "dev+host", "host+dev", "dev*list", "xp.add(host)", "xp.maximum(list)",
         "xp.concatenate(host)", "xp.matmul(host)", "numpy.insert(dev)", "setitem(host)"])
 def test_implicit_host_conversion_raises_type_error(form):
     a = dev([1.0, 2.0, 3.0])

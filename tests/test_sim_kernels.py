@@ -20,7 +20,9 @@ from gpuprop.backend.kernels import KERNELS, elementwise_kernels
 SIM = get_backend("gpu-sim")
 xp = SIM.xp
 # atol: 0.5·(1 + tanh(x/2)) cancels for large −x (sigmoid(−20) ≈ 2e-9 carries 1e-17 absolute error)
-TOL = {"float32": dict(rtol=2e-6, atol=1e-7), "float64": dict(rtol=1e-14, atol=1e-16)}
+TOL = {"float16": dict(rtol=1e-2, atol=2e-3), "float32": dict(rtol=2e-6, atol=1e-7),
+       "float64": dict(rtol=1e-14, atol=1e-16)}
+DTYPES = ["float16", "float32", "float64"]
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +46,7 @@ def _run(name, *host):
     return k, args
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_relu_backward(dtype):
     y, dy = _data(dtype)
     y = np.maximum(y, 0)
@@ -54,7 +56,7 @@ def test_relu_backward(dtype):
     np.testing.assert_array_equal(out.get(), np.where(y > 0, dy, 0).astype(dtype))
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_sigmoid(dtype):
     x, _ = _data(dtype)
     k, (xd,) = _run("gpuprop_sigmoid", x)
@@ -65,7 +67,7 @@ def test_sigmoid(dtype):
     np.testing.assert_allclose(out.get(), want, **TOL[dtype])
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_sigmoid_backward(dtype):
     x, dy = _data(dtype)
     y = (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(dtype)
@@ -74,7 +76,7 @@ def test_sigmoid_backward(dtype):
     np.testing.assert_allclose(k(yd, dyd).get(), dy * y64 * (1 - y64), **TOL[dtype])
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_tanh_backward(dtype):
     x, dy = _data(dtype)
     y = np.tanh(x)
@@ -83,7 +85,7 @@ def test_tanh_backward(dtype):
     np.testing.assert_allclose(k(yd, dyd).get(), dy * (1 - y64 * y64), **TOL[dtype])
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_adam_update_is_adam(dtype):
     """m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²; p ← p·decay − lr_t·m/(√v + ε_t), all three in place."""
     rng = np.random.default_rng(3)
@@ -98,7 +100,7 @@ def test_adam_update_is_adam(dtype):
     m_want = b1 * m64 + (1 - b1) * g64
     v_want = b2 * v64 + (1 - b2) * g64 * g64
     p_want = p64 * decay - lr_t * m_want / (np.sqrt(v_want) + eps_t)
-    tol = TOL[dtype] if dtype == "float64" else dict(rtol=1e-5, atol=1e-6)
+    tol = dict(TOL, float32=dict(rtol=1e-5, atol=1e-6))[dtype]
     for got, want in ((md, m_want), (vd, v_want), (pd, p_want)):
         np.testing.assert_allclose(got.get(), want, **tol)
 

@@ -13,6 +13,12 @@ Modules: ``arrays`` (the ndarray), ``convert`` (crossing to NumPy), ``namespace`
 """
 
 from .devices import DEVICE_COUNT
-from .namespace import module
 
 __all__ = ["DEVICE_COUNT", "module"]
+
+
+def module():
+    """The stand-in cupy module (imported on first use, so ``python -m gpuprop.backend.sim.names`` runs clean)."""
+    from .namespace import module as build
+
+    return build()

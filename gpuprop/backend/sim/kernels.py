@@ -4,7 +4,9 @@ CuPy sets the operation inside a CUDA loop over the broadcast elements, with
 each input read into a ``const T`` local, each output bound as ``T&``, and ``T``
 the arrays' element type. The same layout is compiled here as a host shared
 library (cached by source hash) and called through ctypes, so what is tested is
-the kernel's arithmetic as written, not a Python restatement of it.
+the kernel's arithmetic as written, not a Python restatement of it. float16
+is GCC's ``_Float16``, its math functions computed in float and rounded back,
+as CuPy's half-precision math does.
 """
 
 import ctypes
@@ -19,11 +21,19 @@ import numpy
 
 from . import convert, devices
 
-CTYPES = {"float16": None, "float32": ("float", ctypes.c_float), "float64": ("double", ctypes.c_double),
-          "int32": ("int", ctypes.c_int32), "int64": ("long long", ctypes.c_int64)}
+# dtype -> (C++ element type, C++ type a scalar argument travels as, its ctypes type). Scalars travel as
+# double or long long and are cast to the parameter's type in the loop: ctypes has no half type, and a
+# float32 value survives the round trip through double exactly.
+CTYPES = {"float16": ("_Float16", "double", ctypes.c_double), "float32": ("float", "double", ctypes.c_double),
+          "float64": ("double", "double", ctypes.c_double), "int32": ("int", "long long", ctypes.c_int64),
+          "int64": ("long long", "long long", ctypes.c_int64)}
 # What CUDA device code may call unqualified and host C++ spells otherwise (math.h gives the float overloads).
+_HALF_MATH = ("sqrt", "exp", "log", "tanh", "log1p", "expm1", "fabs", "sin", "cos", "exp2", "log2", "floor", "ceil")
 _CUDA_MATH = ("#include <math.h>\n#include <algorithm>\nusing std::max;\nusing std::min;\n"
-              "template <class X> static inline X rsqrt(X v) { return X(1) / sqrt(v); }\n")
+              "template <class X> static inline X rsqrt(X v) { return X(1) / sqrt(v); }\n"
+              # CuPy's float16 math runs in float and rounds the result to half
+              + "".join(f"static inline _Float16 {f}(_Float16 v) {{ return (_Float16){f}f((float)v); }}\n"
+                        for f in _HALF_MATH))
 _FLAGS = ("-O2", "-shared", "-fPIC", "-std=c++17")
 _LIBS = {}
 
@@ -60,13 +70,14 @@ class ElementwiseKernel:
         self.preamble = kwargs.get("preamble", "")
         self.nin, self.nout = len(self.in_params), len(self.out_params)
 
-    def _source(self, ctype, scalars):
-        typedefs = f"typedef {ctype} T;\n"
+    def _source(self, dtype_name, scalars):
+        typedefs = f"typedef {CTYPES[dtype_name][0]} T;\n"
         args, body = [], []
         for (t, n), is_scalar in zip(self.in_params, scalars):
             ct = "T" if t == "T" else CTYPES[t][0]
-            args.append(f"{ct} _in_{n}" if is_scalar else f"const {ct}* _in_{n}")
-            body.append(f"const {ct} {n} = _in_{n}{'' if is_scalar else '[i]'};")
+            carrier = CTYPES[dtype_name if t == "T" else t][1]
+            args.append(f"{carrier} _in_{n}" if is_scalar else f"const {ct}* _in_{n}")
+            body.append(f"const {ct} {n} = {f'({ct})_in_{n}' if is_scalar else f'_in_{n}[i]'};")
         for t, n in self.out_params:
             ct = "T" if t == "T" else CTYPES[t][0]
             args.append(f"{ct}* _out_{n}")
@@ -122,13 +133,12 @@ class ElementwiseKernel:
         cargs, keep = [], []  # keep: the contiguous copies must outlive the call
         for (t, _), d, s in zip(self.in_params, ins, scalars):
             if s:
-                cargs.append(CTYPES[dtype.name if t == "T" else t][1](d))
+                cargs.append(CTYPES[dtype.name if t == "T" else t][2](d))
             else:
                 keep.append(numpy.ascontiguousarray(numpy.broadcast_to(d, shape)))
                 cargs.append(ctypes.c_void_p(keep[-1].ctypes.data))
         cargs += [ctypes.c_void_p(w.ctypes.data) for w in work] + [ctypes.c_longlong(int(numpy.prod(shape)))]
-        ctype = CTYPES[dtype.name][0]
-        fn = getattr(self._library(self._source(ctype, scalars)), self.name)
+        fn = getattr(self._library(self._source(dtype.name, scalars)), self.name)
         fn.restype = None
         fn(*cargs)
         for o, w in zip(outs, work):
@@ -150,7 +160,6 @@ class ElementwiseKernel:
         if len(dts) != 1:
             raise TypeError(f"Type is mismatched. {self.name} binds T to {sorted(str(d) for d in dts)}")
         dt = dts.pop()
-        if CTYPES.get(dt.name) is None:
-            raise TypeError(f"gpu-sim cannot run {self.name} on {dt}: supported types are float32, float64, "
-                            "int32, int64")
+        if dt.name not in CTYPES:
+            raise TypeError(f"gpu-sim cannot run {self.name} on {dt}: supported types are {', '.join(CTYPES)}")
         return dt

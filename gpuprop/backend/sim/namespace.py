@@ -30,6 +30,9 @@ class ufunc:  # noqa: N801 - CuPy's name
 
     def __call__(self, *args, **kwargs):
         convert.check_keywords(self.name, kwargs, self._keywords)
+        for a in args:  # a ufunc takes device arrays and scalars only: a Python list is host data too
+            if isinstance(a, (list, tuple)):
+                raise convert.unsupported(a)
         return _run(self._f, args, kwargs)
 
     def reduce(self, array, axis=0, dtype=None, out=None, keepdims=False):
