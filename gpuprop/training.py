@@ -136,11 +136,16 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
             perm = backend.permutation((model.seed, epoch), data.n) if shuffle else None
             for i, layer in enumerate(dropouts):
                 layer.rng = backend.rng((model.seed, epoch, i + 1))
-            bar = EpochProgress(epoch, epochs, steps, verbose, log)
+            bar = EpochProgress(epoch, epochs, steps, verbose, log, first_step=first)
             loss_sum = xp.zeros((), dtype="float64")
             correct = xp.zeros((), dtype="float64")
             bad_step = xp.full((), -1, dtype="int64") if backend.is_gpu else None
             seen = 0
+            partial = _resumed_sums(model, epoch, first)
+            if partial:  # a mid-epoch checkpoint carries the epoch's sums so far: the line covers the whole epoch
+                loss_sum += partial["loss_sum"]
+                correct += partial["correct"]
+                seen = partial["seen"]
             backend.synchronize()
             t0 = last_read = time.perf_counter()
             for step in range(first, steps):
@@ -165,7 +170,7 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
                 else:
                     bad_step = xp.where((bad_step < 0) & ~xp.isfinite(loss), step, bad_step)
                 now = time.perf_counter()
-                if bar.live and now - last_read >= refresh:
+                if bar.live and (now - last_read >= refresh or step == first):  # drawn at once, then every refresh s
                     last_read = now
                     _check_bad(bad_step, epoch, model)
                     bar.update(step + 1, _logs(loss_sum, correct, seen, model))
@@ -176,19 +181,33 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=No
             _check_bad(bad_step, epoch, model)
             if stop.requested and model.step_in_epoch < steps:
                 bar.close(model.step_in_epoch, _logs(loss_sum, correct, max(seen, 1), model), wall, interrupted=True)
+                if partial or not first:  # sums from the epoch's first step: a resume can finish them
+                    model.metadata["epoch_sums"] = {"epoch": epoch, "step": model.step_in_epoch, "seen": seen,
+                                                    "loss_sum": float(loss_sum), "correct": float(correct)}
                 raise TrainingInterrupted(epoch, model.step_in_epoch, history)
             logs = _logs(loss_sum, correct, seen, model)
             if val is not None:
                 logs.update({"val_" + k: v for k, v in evaluate(model, val, batch_size=max(batch_size, 256)).items()})
             model.epoch, model.step_in_epoch = epoch + 1, 0
-            stats = {"time": wall, "samples_per_sec": seen / wall if wall > 0 else float("inf"), "steps": steps - first}
+            model.metadata.pop("epoch_sums", None)
+            done = seen - (partial["seen"] if partial else 0)  # samples trained in this run, for the speed
+            stats = {"time": wall, "samples_per_sec": done / wall if wall > 0 else float("inf"), "steps": steps - first}
             history.record(epoch, logs, stats)
-            bar.close(steps, logs, wall)
+            bar.close(steps, logs, wall, note="" if partial or not first else
+                      f"(loss and accuracy over steps {first + 1}-{steps} only: resumed mid-epoch)")
             for cb in callbacks:
                 cb(epoch, logs, stats)
             if stop.requested:  # Ctrl-C came during the epoch's last step: the epoch is complete
                 raise TrainingInterrupted(epoch + 1, 0, history)
     return history
+
+
+def _resumed_sums(model, epoch, first):
+    """The loss/correct/seen sums a mid-epoch checkpoint saved for ``epoch`` up to step ``first``, or None."""
+    sums = getattr(model, "metadata", {}).get("epoch_sums") if first else None
+    if sums and (sums.get("epoch"), sums.get("step")) == (epoch, first):
+        return sums
+    return None
 
 
 def _logs(loss_sum, correct, seen, model):
