@@ -112,6 +112,10 @@ def describe(w, batch_size):
 
 def rank_device(device, w):
     """One GPU per rank: 'auto' and 'gpu' become gpu:<local rank> when several ranks share a machine."""
+    if w.parallel and device == "gpu-sim":  # the stand-in's simulated GPUs, one per rank while they last
+        from ..backend import sim
+
+        return f"gpu-sim:{w.local_rank}" if w.local_rank < sim.DEVICE_COUNT else device
     if not w.parallel or device not in ("auto", "gpu", "cuda"):
         return device
     from ..backend import get_backend
