@@ -1,0 +1,269 @@
+"""Keras' functional API: ``Model(inputs, outputs)`` over a graph of layer calls.
+
+>>> a, b = Input(shape=(4,)), Input(shape=(3,))
+>>> h = Concatenate()([Dense(8, activation='relu')(a), b])
+>>> model = Model([a, b], [Dense(1, name='score')(h), Dense(5, activation='softmax', name='kind')(h)])
+
+The model finds its layers by walking back from the outputs, builds them in
+topological order (drawing initial weights from its seed, as ``Sequential``
+does) and flattens the calls into steps (``graph.Expander``). ``train_step``
+is backprop through that graph: forward in order, the loss of each output,
+backward in reverse order with gradients summed where a tensor fans out.
+"""
+
+from .. import initializers
+from ..layers.input import InputLayer, KerasTensor, flatten_tensors
+from . import graph, multi_output, packing
+from .nested import ensure_built, leaf_layers, refresh_params
+from .network import Network, _unique_name, cast_input
+from .sequential import Sequential
+
+
+def _structure(x, what):
+    """(keys or None, list of tensors, given as a list?) for a tensor, list or dict of KerasTensors."""
+    if isinstance(x, dict):
+        return list(x), flatten_tensors(x), True
+    if isinstance(x, KerasTensor):
+        return None, [x], False
+    if isinstance(x, (list, tuple)) and x:
+        return None, flatten_tensors(x), True
+    raise TypeError(f"Model {what} must be a symbolic tensor, a list or a dict of them (from Input and layer calls), "
+                    f"got {type(x).__name__}")
+
+
+def _topological(inputs, outputs):
+    """Every call between ``inputs`` and ``outputs``, each after the calls that produce its inputs."""
+    order, done, active = [], set(), set()
+    known = {id(t) for t in inputs}
+
+    def visit(tensor):
+        node = tensor.node
+        if id(node) in done:
+            return
+        if id(node) in active:
+            raise ValueError("the layer graph has a cycle")
+        if not node.inputs and id(tensor) not in known:
+            raise ValueError(f"graph disconnected: an output depends on input {node.layer.name or tensor}, "
+                             "which is not among the model's inputs; add it to Model(inputs=...)")
+        active.add(id(node))
+        for t in node.inputs:
+            if id(t) not in known:
+                visit(t)
+        active.discard(id(node))
+        done.add(id(node))
+        order.append(node)
+
+    for t in inputs:
+        visit(t)
+    for t in outputs:
+        visit(t)
+    return order
+
+
+class Model(Sequential):
+    """A graph of layers from ``Input``s to outputs (one or several of each), trained like ``Sequential``.
+
+    ``device`` and ``seed`` are gpuprop's additions, as for ``Sequential``.
+    """
+
+    def __init__(self, inputs=None, outputs=None, name=None, device="auto", seed=None, **kwargs):
+        if kwargs.pop("trainable", True) is not True or kwargs:
+            raise TypeError(f"Model got unexpected argument(s): {', '.join(kwargs) or 'trainable'}")
+        if inputs is None or outputs is None:
+            raise TypeError("Model(inputs, outputs) needs both, e.g. Model(inputs=x, outputs=y) with x = Input(...); "
+                            "subclassing Model with a call() method is not supported by gpuprop")
+        super().__init__(None, name=name or "functional", device=device, seed=seed)
+        self._input_keys, self.inputs, self._inputs_listed = _structure(inputs, "inputs")
+        self._output_keys, self.outputs, self._outputs_listed = _structure(outputs, "outputs")
+        self.nodes = _topological(self.inputs, self.outputs)
+        self.layers = []
+        for node in self.nodes:
+            if all(node.layer is not layer for layer in self.layers):
+                self.layers.append(node.layer)
+        self._name_layers()
+        self.output_names = self._output_keys or [t.node.layer.name for t in self.outputs]
+        self.input_names = self._input_keys or [t.node.layer.name for t in self.inputs]
+        self.build()
+
+    def _name_layers(self):
+        used = set()
+        for layer in self.layers:
+            if layer.name is None:
+                layer.name = _unique_name(layer, used)
+            elif layer.name in used:
+                raise ValueError(f"the layer name {layer.name!r} is used twice in the model: give each layer "
+                                 "its own name=")
+            used.add(layer.name)
+
+    # --- building -----------------------------------------------------------------------
+    def build(self, input_shape=None):
+        """Create the weights of every layer not yet built, and the flat list of steps."""
+        if self.built:
+            return
+        rng = initializers.host_rng(self.seed)
+        for node in self.nodes:
+            layer, shapes = node.layer, [t.shape[1:] for t in node.inputs]
+            if isinstance(layer, InputLayer):
+                continue
+            if isinstance(layer, Network):
+                ensure_built(layer, shapes[0], self.backend)
+            elif not layer.built:
+                layer.build(shapes if node.multi_input else shapes[0], self.backend, rng)
+            elif layer.backend.spec != self.backend.spec:
+                raise ValueError(f"layer {layer.name!r} was built on {layer.backend.spec}, this model is on "
+                                 f"{self.backend.spec}: create the models with the same device=")
+        ex = graph.Expander()
+        self._input_ids = [ex.new_id() for _ in self.inputs]
+        self._output_ids = ex.model(self, self._input_ids)
+        self._all_steps, self._clones, self._n_tensors = ex.steps, ex.clones, ex.n_tensors
+        inputs = set(self._input_ids)
+        for step in self._all_steps:  # nobody reads dL/d(model input): calls on inputs alone skip it
+            step.fn.need_input_grad = not all(i in inputs for i in step.ins)
+        self._steps = [s.fn for s in self._all_steps]
+        leaves = leaf_layers(self.layers)
+        self.packed = packing.pack(leaves, self.backend)
+        if self.packed is not None:
+            self.params, self.grads = self.packed.param_views, self.packed.grad_views
+        else:
+            self.params = [p for layer in leaves for p in layer.params.values()]
+            self.grads = [layer.grads[k] for layer in leaves for k in layer.params]
+        for layer in self.layers:
+            if isinstance(layer, Network):
+                refresh_params(layer)
+        self.output_shapes = [tuple(t.shape[1:]) for t in self.outputs]
+        self.output_shape = self.output_shapes[0]
+        self.built = True
+        self._setup_training()
+
+    def symbolic_output_shapes(self, input_shape):
+        return list(self.output_shapes)
+
+    @property
+    def returns_list(self):
+        return self._outputs_listed
+
+    # --- compile and the training step ---------------------------------------------------------
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, **kwargs):
+        """Keras' compile; ``loss``, ``loss_weights`` and ``metrics`` may be lists or dicts, one entry per output."""
+        multi_output.compile(self, optimizer, loss, loss_weights, metrics, **kwargs)
+        self._setup_training()
+
+    def _setup_training(self):
+        if self.built and self.optimizer is not None:
+            multi_output.setup(self)
+
+    def _bind(self, x):
+        """Model inputs (array, list or dict) as device arrays in ``self.inputs`` order."""
+        if isinstance(x, dict):
+            missing = [k for k in self.input_names if k not in x]
+            if missing:
+                raise ValueError(f"input dict lacks {', '.join(missing)}: give one array per model input "
+                                 f"({', '.join(self.input_names)})")
+            x = [x[k] for k in self.input_names]
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(xs) != len(self.inputs):
+            raise ValueError(f"the model has {len(self.inputs)} input(s) ({', '.join(self.input_names)}) "
+                             f"but was given {len(xs)} array(s)")
+        values = [None] * self._n_tensors
+        for i, a in zip(self._input_ids, xs):
+            values[i] = a if hasattr(a, "dtype") and a.dtype == self.params_dtype else cast_input(self.backend, a)
+        return values
+
+    @property
+    def params_dtype(self):
+        return self.params[0].dtype if self.params else None
+
+    def forward(self, x, training=False):
+        """The model's output(s) for input(s) ``x``: an array, or a list when the model has several outputs."""
+        values = graph.forward(self._all_steps, self._bind(x), training)
+        outs = [values[i] for i in self._output_ids]
+        return outs if self._outputs_listed else outs[0]
+
+    def backward(self, grads):
+        """Backprop from ``grads`` (tensor id -> dL/d tensor, a list) to every parameter gradient."""
+        graph.backward(self._grad_steps, grads)
+        for owner_grads, clone_grads, owner_ran in self._grad_sums:
+            for k, g in owner_grads.items():
+                if not owner_ran:
+                    g.fill(0)
+                for c in clone_grads:
+                    g += c[k]
+        return grads
+
+    def train_step(self, x, y):
+        """One step of gradient descent; returns (total loss, training-form output(s)) on the device."""
+        values = graph.forward(self._train_plan, self._bind(x), True)
+        loss, grads, outs = multi_output.loss_and_grads(self, y, values)
+        self.backward(grads)
+        self.optimizer.apply_gradients(self.params, self.grads)
+        return loss, outs
+
+    def test_step(self, x, y):
+        values = graph.forward(self._train_plan, self._bind(x), False)
+        loss, _, outs = multi_output.loss_and_grads(self, y, values, need_grads=False)
+        return loss, outs
+
+    def __call__(self, x, training=False):
+        from ..layers.input import is_symbolic, symbolic_call
+
+        if is_symbolic(x):
+            return symbolic_call(self, x)
+        return self.forward(x, training=training)
+
+    def fit(self, x=None, y=None, **kwargs):
+        return multi_output.fit(self, x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        return multi_output.evaluate(self, x, y, batch_size=batch_size, return_dict=return_dict)
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        return multi_output.predict(self, x, batch_size=batch_size or 32)
+
+    def train_on_batch(self, x, y):
+        loss, _ = self.train_step(x, multi_output.device_targets(self, y))
+        return float(loss)
+
+    # --- description, config and weights ----------------------------------------------------------
+    def get_weights(self):
+        return [w for layer in leaf_layers(self.layers) for w in layer.get_weights()]
+
+    def set_weights(self, weights):
+        weights, leaves = list(weights), leaf_layers(self.layers)
+        expected = sum(len(layer.weight_names()) for layer in leaves)
+        if len(weights) != expected:
+            raise ValueError(f"set_weights expected {expected} arrays, got {len(weights)}")
+        for layer in leaves:
+            k = len(layer.weight_names())
+            layer.set_weights(weights[:k])
+            weights = weights[k:]
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in leaf_layers(self.layers))
+
+    def _node_refs(self):
+        """For each node, its inputs as (layer name, node index within this model, tensor index)."""
+        index, refs = {}, []
+        for node in self.nodes:
+            per_layer = [n for n in self.nodes if n.layer is node.layer]
+            index[id(node)] = per_layer.index(node)
+        for node in self.nodes:
+            refs.append([[t.node.layer.name, index[id(t.node)], t.index] for t in node.inputs])
+        return refs, index
+
+    def summary(self, print_fn=print):
+        """Keras' table for graphs: layer (type), output shape, params, connected to."""
+        from .summary import graph_summary
+
+        print_fn(graph_summary(self))
+
+    def get_config(self):
+        """Layers (with their configs) and every call in topological order: JSON, no code."""
+        from .graph_config import model_config
+
+        return model_config(self)
+
+    @classmethod
+    def from_config(cls, config, device="auto", seed=None):
+        from .graph_config import model_from_config
+
+        return model_from_config(config, device=device, seed=seed)
