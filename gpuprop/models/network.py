@@ -1,4 +1,9 @@
-"""The low-level model: a list of layers, one forward, one backward, one step.
+"""The model base class: Keras' model API (compile, fit, evaluate, predict,
+save, training position) over layers, one forward, one backward, one step.
+
+Every model kind (``Sequential``, graph models) subclasses ``Network`` and
+inherits the whole Keras API; a graph model overrides ``build``, ``forward``
+and ``backward``.
 
 ``train_step`` below is backpropagation in full: run the layers forward,
 take the loss and its gradient, run the layers backward in reverse order
@@ -6,7 +11,7 @@ take the loss and its gradient, run the layers backward in reverse order
 then let the optimizer update every parameter in place.
 """
 
-from .. import config, initializers, losses, metrics
+from .. import config, initializers, losses, metrics, training
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend
 from ..layers import fused
@@ -27,6 +32,9 @@ class Network:
         self.optimizer = None
         self.loss = None
         self.metrics = []
+        self.epoch = 0  # epochs completed, and steps completed within the current one (exact resume)
+        self.step_in_epoch = 0
+        self.metadata = {}  # free-form, saved in checkpoints (the CLI records dataset and batch size)
         for layer in layers or []:
             self.add(layer)
 
@@ -124,6 +132,65 @@ class Network:
             out = step.forward(out, training=False)
         loss, _ = self._loss_fn(y, out)
         return loss, out
+
+    # --- Keras' training API ------------------------------------------------------
+    def _ensure_built(self, x):
+        if not self.built:
+            self.build(self.layers[0].input_shape or tuple(x.shape[1:]))
+        if self.optimizer is None:
+            raise RuntimeError("compile the model before training or evaluating it")
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=None, log=None):
+        """Train for ``epochs`` epochs in total (``initial_epoch`` defaults to epochs already done).
+
+        ``callbacks`` are callables ``cb(epoch, logs, stats)`` run after each epoch.
+        Returns a ``History``; ``history.stats`` holds per-epoch time and samples/s.
+        """
+        self._ensure_built(x)
+        if validation_split and validation_data is None:
+            # Keras takes the last fraction, before any shuffling
+            cut = int(x.shape[0] * (1.0 - validation_split))
+            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
+        if initial_epoch is None:
+            initial_epoch, initial_step = self.epoch, self.step_in_epoch
+        else:
+            initial_step = 0
+        return training.fit(self, x, y, batch_size=batch_size or 32, epochs=epochs, verbose=verbose,
+                            validation_data=validation_data, shuffle=shuffle, initial_epoch=initial_epoch,
+                            initial_step=initial_step, callbacks=callbacks or (), log=log)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        """Loss (and metrics) over (x, y): a float, or ``[loss, accuracy]`` with metrics, as Keras."""
+        self._ensure_built(x)
+        logs = training.evaluate(self, training.as_dataset(self, x, y), batch_size=batch_size or 32)
+        if return_dict:
+            return logs
+        return logs["loss"] if len(logs) == 1 else list(logs.values())
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        """Model outputs (probabilities after softmax) as a host NumPy array."""
+        if not self.built:
+            self.build(self.layers[0].input_shape or tuple(x.shape[1:]))
+        return training.predict(self, x, batch_size=batch_size or 32)
+
+    def train_on_batch(self, x, y):
+        """One gradient step on this batch; returns the loss as a float (Keras)."""
+        self._ensure_built(x)
+        data = training.DeviceDataset(self, x, y)
+        loss, _ = self.train_step(data.x, data.y)
+        return float(loss)
+
+    def __call__(self, x, training=False):
+        if not self.built:
+            self.build(tuple(x.shape[1:]))
+        return self.forward(cast_input(self.backend, x), training=training)
+
+    def save(self, filepath, metadata=None):
+        """Write architecture, weights, optimizer state and training position atomically (.npz, no pickle)."""
+        from .saving import save_model
+
+        save_model(self, filepath, metadata)
 
     # --- weights ---------------------------------------------------------------------
     def get_weights(self):
