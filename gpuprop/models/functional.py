@@ -16,7 +16,6 @@ from ..layers.input import InputLayer, KerasTensor, flatten_tensors
 from . import graph, multi_output, packing
 from .nested import ensure_built, leaf_layers, refresh_params
 from .network import Network, _unique_name, cast_input
-from .sequential import Sequential
 
 
 def _structure(x, what):
@@ -47,20 +46,19 @@ def _topological(inputs, outputs):
                              "which is not among the model's inputs; add it to Model(inputs=...)")
         active.add(id(node))
         for t in node.inputs:
-            if id(t) not in known:
-                visit(t)
+            visit(t)
         active.discard(id(node))
         done.add(id(node))
         order.append(node)
 
-    for t in inputs:
-        visit(t)
     for t in outputs:
+        visit(t)
+    for t in inputs:  # an input no output depends on still belongs to the model (Keras warns)
         visit(t)
     return order
 
 
-class Model(Sequential):
+class Model(Network):
     """A graph of layers from ``Input``s to outputs (one or several of each), trained like ``Sequential``.
 
     ``device`` and ``seed`` are gpuprop's additions, as for ``Sequential``.
@@ -154,16 +152,7 @@ class Model(Sequential):
 
     def _bind(self, x):
         """Model inputs (array, list or dict) as device arrays in ``self.inputs`` order."""
-        if isinstance(x, dict):
-            missing = [k for k in self.input_names if k not in x]
-            if missing:
-                raise ValueError(f"input dict lacks {', '.join(missing)}: give one array per model input "
-                                 f"({', '.join(self.input_names)})")
-            x = [x[k] for k in self.input_names]
-        xs = list(x) if isinstance(x, (list, tuple)) else [x]
-        if len(xs) != len(self.inputs):
-            raise ValueError(f"the model has {len(self.inputs)} input(s) ({', '.join(self.input_names)}) "
-                             f"but was given {len(xs)} array(s)")
+        xs = self._inputs_as_list(x)
         values = [None] * self._n_tensors
         for i, a in zip(self._input_ids, xs):
             values[i] = a if hasattr(a, "dtype") and a.dtype == self.params_dtype else cast_input(self.backend, a)
@@ -190,11 +179,19 @@ class Model(Sequential):
                     g += c[k]
         return grads
 
-    def train_step(self, x, y):
-        """One step of gradient descent; returns (total loss, training-form output(s)) on the device."""
+    def compute_gradients(self, x, y):
+        """Forward in topological order, the loss, backward in reverse: fills every ``layer.grads``.
+
+        Returns (total loss, training-form output(s)); parameters are not changed.
+        """
         values = graph.forward(self._train_plan, self._bind(x), True)
         loss, grads, outs = multi_output.loss_and_grads(self, y, values)
         self.backward(grads)
+        return loss, outs
+
+    def train_step(self, x, y):
+        """One step of gradient descent; returns (total loss, training-form output(s)) on the device."""
+        loss, outs = self.compute_gradients(x, y)
         self.optimizer.apply_gradients(self.params, self.grads)
         return loss, outs
 
@@ -210,17 +207,27 @@ class Model(Sequential):
             return symbolic_call(self, x)
         return self.forward(x, training=training)
 
-    def fit(self, x=None, y=None, **kwargs):
-        return multi_output.fit(self, x, y, **kwargs)
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
-        return multi_output.evaluate(self, x, y, batch_size=batch_size, return_dict=return_dict)
+    def _inputs_as_list(self, x):
+        """Host or device input arrays in ``self.inputs`` order, from an array, a list or a dict by input name."""
+        if isinstance(x, dict):
+            missing = [k for k in self.input_names if k not in x]
+            if missing:
+                raise ValueError(f"the input dict lacks {', '.join(missing)}: give one array per model input "
+                                 f"({', '.join(self.input_names)})")
+            return [x[k] for k in self.input_names]
+        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        if len(xs) != len(self.inputs):
+            raise ValueError(f"the model has {len(self.inputs)} input(s) ({', '.join(self.input_names)}) "
+                             f"but was given {len(xs)} array(s)")
+        return xs
 
     def predict(self, x, batch_size=None, verbose="auto"):
+        """Outputs as host arrays: one array, or a list (a dict) for a model with several outputs."""
         return multi_output.predict(self, x, batch_size=batch_size or 32)
 
     def train_on_batch(self, x, y):
-        loss, _ = self.train_step(x, multi_output.device_targets(self, y))
+        self._ensure_built(x)
+        loss, _ = self.train_step(self._inputs_as_list(x), multi_output.device_targets(self, y))
         return float(loss)
 
     # --- description, config and weights ----------------------------------------------------------

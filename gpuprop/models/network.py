@@ -17,6 +17,7 @@ from ..backend import get_backend
 from ..layers import fused
 from ..layers.base import Layer
 from . import packing
+from .nested import NestedModel, leaf_layers, refresh_params
 
 
 class Network:
@@ -39,10 +40,24 @@ class Network:
             self.add(layer)
 
     def add(self, layer):
+        """Append a layer; ``Input(shape)`` as the first entry gives the input shape, a model becomes one layer."""
+        from ..layers.input import KerasTensor
+        from .nested import NestedModel
+
+        if isinstance(layer, KerasTensor):
+            if self.layers or layer.node.inputs:
+                raise ValueError("an Input can only be the first entry of a Sequential: "
+                                 "Sequential([Input(shape=...), Dense(...), ...])")
+            self._input_from = tuple(layer.shape[1:])
+            return
+        if isinstance(layer, Network):
+            layer = NestedModel(layer)
         if not isinstance(layer, Layer):
             raise TypeError(f"expected a gpuprop layer, got {type(layer).__name__}")
         if self.built:
             raise RuntimeError("cannot add layers to a model that is already built")
+        if not self.layers and layer.input_shape is None and getattr(self, "_input_from", None) is not None:
+            layer.input_shape = self._input_from
         self.layers.append(layer)
 
     # --- building ---------------------------------------------------------------
@@ -60,21 +75,32 @@ class Network:
                 layer.name = _unique_name(layer, used)
             used.add(layer.name)
             shape = layer.build(shape, self.backend, rng)
+        leaves = leaf_layers(self.layers)  # nested models opened up
         for layer in self.layers:  # nobody reads dL/dx below the first weights: skip that work
             layer.need_input_grad = False
-            if layer.params:
+            if layer.params or isinstance(layer, NestedModel):
                 break
         self._steps = fused.fuse([s for layer in self.layers
                                   for s in ((layer, layer.activation) if layer.activation else (layer,))])
-        self.packed = packing.pack(self.layers, self.backend)
+        self.packed = packing.pack(leaves, self.backend)
         if self.packed is not None:  # the very lists the optimizer's flat-update check looks for
             self.params, self.grads = self.packed.param_views, self.packed.grad_views
         else:
-            self.params = [p for layer in self.layers for p in layer.params.values()]
-            self.grads = [layer.grads[k] for layer in self.layers for k in layer.params]
+            self.params = [p for layer in leaves for p in layer.params.values()]
+            self.grads = [layer.grads[k] for layer in leaves for k in layer.params]
+        for layer in self.layers:
+            if isinstance(layer, NestedModel):
+                refresh_params(layer.model)
         self.output_shape = shape
         self.built = True
         self._setup_training()
+
+    def symbolic_output_shapes(self, input_shape):
+        """Per-sample output shape(s) for ``input_shape``: the model called as a layer of a graph."""
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.symbolic_output_shapes(shape)[0]
+        return [shape]
 
     def _setup_training(self):
         """Fuse the last activation into the loss when they pair (softmax + cross-entropy)."""
@@ -182,6 +208,10 @@ class Network:
         return float(loss)
 
     def __call__(self, x, training=False):
+        from ..layers.input import is_symbolic, symbolic_call
+
+        if is_symbolic(x):  # the model used as a layer of a functional model
+            return symbolic_call(self, x)
         if not self.built:
             self.build(tuple(x.shape[1:]))
         return self.forward(cast_input(self.backend, x), training=training)
