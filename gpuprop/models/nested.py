@@ -108,8 +108,6 @@ class NestedModel(Layer):
         return self.model.count_params()
 
     def get_config(self):
-        return self.model.get_config()
+        from .graph_config import layer_config
 
-    @property
-    def class_name(self):
-        return type(self.model).__name__
+        return layer_config(self.model)
