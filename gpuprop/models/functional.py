@@ -13,7 +13,7 @@ backward in reverse order with gradients summed where a tensor fans out.
 
 from .. import initializers
 from ..layers.input import InputLayer, KerasTensor, flatten_tensors
-from . import graph, multi_output, packing
+from . import graph, graph_training, multi_output, packing
 from .nested import ensure_built, leaf_layers, refresh_params
 from .network import Network, _unique_name, cast_input
 
@@ -220,6 +220,39 @@ class Model(Network):
             raise ValueError(f"the model has {len(self.inputs)} input(s) ({', '.join(self.input_names)}) "
                              f"but was given {len(xs)} array(s)")
         return xs
+
+    @property
+    def _single_io(self):
+        return len(self.inputs) == 1 and len(self.outputs) == 1
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=None, log=None):
+        """Keras' fit; inputs and targets may be lists or dicts (by input / output name) of arrays.
+
+        One input and one output train through the loop every model shares; with
+        several, the logs hold each output's loss and metrics (``graph_training``).
+        """
+        self._ensure_built(x)
+        if self._single_io:
+            x, y = self._inputs_as_list(x)[0], multi_output.targets(self, y)[0]
+            if validation_data is not None:
+                vx, vy = validation_data
+                validation_data = (self._inputs_as_list(vx)[0], multi_output.targets(self, vy)[0])
+            return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                               validation_split=validation_split, validation_data=validation_data,
+                               shuffle=shuffle, initial_epoch=initial_epoch, log=log)
+        return graph_training.fit(self, x, y, batch_size or 32, epochs, verbose, callbacks or (), validation_split,
+                                  validation_data, shuffle, self.epoch if initial_epoch is None else initial_epoch,
+                                  log)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        """Loss and metrics: a float, a list, or with ``return_dict`` a dict of Keras' log names."""
+        self._ensure_built(x)
+        if self._single_io:
+            return super().evaluate(self._inputs_as_list(x)[0], multi_output.targets(self, y)[0],
+                                    batch_size=batch_size, return_dict=return_dict)
+        logs = graph_training.evaluate(self, graph_training.GraphData(self, x, y), batch_size or 32)
+        return logs if return_dict else list(logs.values())
 
     def predict(self, x, batch_size=None, verbose="auto"):
         """Outputs as host arrays: one array, or a list (a dict) for a model with several outputs."""

@@ -116,6 +116,7 @@ def loss_and_grads(model, y, values, need_grads=True):
         oid, fn, _ = model._loss_plan[0]
         loss, g = fn(y, values[oid])
         w = model.loss_weights[0]
+        model._last_losses = (loss,)
         if w != 1.0:
             loss, g = loss * w, g * w
         if need_grads:
