@@ -58,6 +58,22 @@ def _topological(inputs, outputs):
     return order
 
 
+def _keras_layer_order(nodes):
+    """Distinct layers as Keras lists them (and orders their weights): input layers first, then by depth
+    (longest path to an output) from the inputs' side, ties in topological order."""
+    depth = {id(n): 0 for n in nodes}
+    for node in reversed(nodes):
+        for t in node.inputs:
+            depth[id(t.node)] = max(depth[id(t.node)], depth[id(node)] + 1)
+    layers, layer_depth = [], {}
+    for node in nodes:
+        if all(node.layer is not layer for layer in layers):
+            layers.append(node.layer)
+        layer_depth[id(node.layer)] = max(layer_depth.get(id(node.layer), 0), depth[id(node)])
+    order = {id(layer): i for i, layer in enumerate(layers)}
+    return sorted(layers, key=lambda l: (not isinstance(l, InputLayer), -layer_depth[id(l)], order[id(l)]))
+
+
 class Model(Network):
     """A graph of layers from ``Input``s to outputs (one or several of each), trained like ``Sequential``.
 
@@ -74,10 +90,7 @@ class Model(Network):
         self._input_keys, self.inputs, self._inputs_listed = _structure(inputs, "inputs")
         self._output_keys, self.outputs, self._outputs_listed = _structure(outputs, "outputs")
         self.nodes = _topological(self.inputs, self.outputs)
-        self.layers = []
-        for node in self.nodes:
-            if all(node.layer is not layer for layer in self.layers):
-                self.layers.append(node.layer)
+        self.layers = _keras_layer_order(self.nodes)
         self._name_layers()
         self.output_names = self._output_keys or [t.node.layer.name for t in self.outputs]
         self.input_names = self._input_keys or [t.node.layer.name for t in self.inputs]
