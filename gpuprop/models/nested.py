@@ -77,6 +77,11 @@ class NestedModel(Layer):
         self.built = True
         return self.output_shape
 
+    @property
+    def type_name(self):
+        """What summaries show: the inner model's kind (Keras lists the model itself as the layer)."""
+        return "Functional" if getattr(self.model, "nodes", None) is not None else type(self.model).__name__
+
     def compute_output_shape(self, input_shape):
         return tuple(self.model.symbolic_output_shapes(input_shape)[0])
 

@@ -11,6 +11,8 @@ take the loss and its gradient, run the layers backward in reverse order
 then let the optimizer update every parameter in place.
 """
 
+import re
+
 from .. import config, initializers, losses, metrics, training
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend
@@ -244,7 +246,7 @@ class Network:
         """Print a Keras-style table of layers, output shapes and parameter counts."""
         if not self.built:
             self.build()
-        rows = [(f"{layer.name} ({type(layer).__name__})", str((None, *layer.output_shape)), str(layer.count_params()))
+        rows = [(f"{layer.name} ({getattr(layer, 'type_name', type(layer).__name__)})", str((None, *layer.output_shape)), str(layer.count_params()))
                 for layer in self.layers]
         widths = [max(len(h), *(len(r[i]) for r in rows)) + 2 for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
         line = "".join(h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths))
@@ -263,8 +265,8 @@ def metrics_name(m):
 
 
 def _unique_name(layer, used):
-    base = "".join("_" + c.lower() if c.isupper() else c for c in type(layer).__name__).lstrip("_")
-    base = base.replace("2_d", "2d")
+    # Keras' snake case: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d, ReLU -> re_lu
+    base = re.sub("([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z]+)", r"\1_\2", type(layer).__name__)).lower()
     name, i = base, 1
     while name in used:
         name, i = f"{base}_{i}", i + 1
