@@ -190,3 +190,15 @@ def test_new_single_input_layers_against_torch(backend, float64, make):
     assert relative_error(backend.to_host(y), ty.detach().numpy()) <= 1e-12
     ty.backward(torch.tensor(dy))
     assert relative_error(backend.to_host(dx), tx.grad.numpy()) <= 1e-12
+
+
+def test_worked_example_of_docs_backprop(backend, float64):
+    """docs/backprop.md §2.1: u = w·x fans out to Add and tanh; dL/dw = (w + tanh w)(2 − tanh²w) = 1.718772."""
+    x = Input((1,))
+    u = L.Dense(1, use_bias=False, kernel_initializer="ones")(x)
+    model = Model(x, L.Add()([u, L.Activation("tanh")(u)]), device=backend, seed=0)
+    model.set_weights([np.array([[0.5]])])
+    model.compile("sgd", "half_mse")  # L = z²/2 for one sample with target 0
+    loss, _ = model.compute_gradients(np.ones((1, 1)), backend.asarray(np.zeros((1, 1))))
+    assert float(loss) == pytest.approx(0.462835, abs=1e-6)
+    assert float(backend.to_host(model.layers[1].grads["kernel"])[0, 0]) == pytest.approx(1.718772, abs=1e-6)
