@@ -202,3 +202,13 @@ def test_worked_example_of_docs_backprop(backend, float64):
     loss, _ = model.compute_gradients(np.ones((1, 1)), backend.asarray(np.zeros((1, 1))))
     assert float(loss) == pytest.approx(0.462835, abs=1e-6)
     assert float(backend.to_host(model.layers[1].grads["kernel"])[0, 0]) == pytest.approx(1.718772, abs=1e-6)
+
+
+def test_gpuprop_gradcheck_takes_a_graph_model(backend, float64):
+    """gradcheck(model, x, y) on a functional Model runs the graph, not a chain of its steps."""
+    from gpuprop import gradcheck
+
+    model = _compiled(1, backend)
+    xs, ys = _data(1)
+    errors = gradcheck(model, xs, ys)
+    assert len(errors) >= 10 and max(errors.values()) <= 1e-6, errors

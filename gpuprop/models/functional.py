@@ -202,6 +202,11 @@ class Model(Network):
         self.backward(grads)
         return loss, outs
 
+    def test_step_training_mode(self, x, y):
+        """The total loss of the training-mode forward (Dropout and BatchNorm as in training), nothing kept."""
+        values = graph.forward(self._train_plan, self._bind(x), True)
+        return multi_output.loss_and_grads(self, y, values, need_grads=False)[0]
+
     def train_step(self, x, y):
         """One step of gradient descent; returns (total loss, training-form output(s)) on the device."""
         loss, outs = self.compute_gradients(x, y)
