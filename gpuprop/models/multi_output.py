@@ -176,10 +176,10 @@ def predict(model, x, batch_size=32):
     for lo in range(0, n, batch_size):
         got = model.forward([a[lo:lo + batch_size] for a in xs], training=False)
         for k, o in enumerate(got if model._outputs_listed else [got]):
-            outs[k].append(model.backend.to_host(o))
-    import numpy
-
-    arrays = [numpy.concatenate(o) if o else numpy.zeros((0, *s)) for o, s in zip(outs, model.output_shapes)]
+            outs[k].append(o)
+    xp = model.xp
+    arrays = [model.backend.to_host(xp.concatenate(o) if o else xp.zeros((0, *s))) for o, s in
+              zip(outs, model.output_shapes)]
     if model._output_keys:
         return dict(zip(model._output_keys, arrays))
     return arrays if model._outputs_listed else arrays[0]
