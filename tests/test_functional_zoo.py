@@ -33,7 +33,7 @@ def test_cli_trains_and_resumes_the_resnet(data_dir, tmp_path):
                    "--batch-size", "128", "--checkpoint", ckpt, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "model: resnet:" in proc.stdout and "28,266 parameters" in proc.stdout
-    assert "Add" in proc.stdout and "Epoch 1/1" in proc.stdout
+    assert "Add" in proc.stdout
     model = load_model(ckpt, device="cpu")
     assert type(model).__name__ == "Model" and model.epoch == 1 and model.optimizer.iterations == 4
     proc = run_cli("train", "--data-dir", data_dir, "--device", "cpu", "--resume", ckpt, "--checkpoint", ckpt,

@@ -11,9 +11,11 @@ is backprop through that graph: forward in order, the loss of each output,
 backward in reverse order with gradients summed where a tensor fans out.
 """
 
-from .. import initializers
+from .. import initializers, training
+from .. import metrics as metrics_mod
 from ..layers.input import InputLayer
 from . import graph, graph_training, multi_output, packing
+from .keras_api import _as_list
 from .nested import ensure_built, leaf_layers, refresh_params
 from .network import Network, _unique_name, cast_input
 from .topology import _keras_layer_order, _structure, _topological
@@ -172,6 +174,8 @@ class Model(Network):
 
     def _inputs_as_list(self, x):
         """Host or device input arrays in ``self.inputs`` order, from an array, a list or a dict by input name."""
+        if isinstance(x, graph_training.Arrays):
+            return x.arrays
         if isinstance(x, dict):
             missing = [k for k in self.input_names if k not in x]
             if missing:
@@ -184,47 +188,63 @@ class Model(Network):
                              f"but was given {len(xs)} array(s)")
         return xs
 
-    @property
-    def _single_io(self):
-        return len(self.inputs) == 1 and len(self.outputs) == 1
+    def _dataset(self, x, y):
+        """x and y on the device for the shared loop: arrays, lists or dicts (by input/output name)."""
+        return x if isinstance(x, training.DeviceDataset) else graph_training.GraphData(self, x, y)
 
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=None, log=None):
-        """Keras' fit; inputs and targets may be lists or dicts (by input / output name) of arrays.
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, **kwargs):
+        """Keras' fit; inputs and targets may be arrays, lists or dicts of arrays (by input / output name).
 
-        One input and one output train through the loop every model shares; with
-        several, the logs hold each output's loss and metrics (``graph_training``).
+        With several outputs the logs hold each output's loss and metrics under Keras' names.
         """
         self._ensure_built(x)
-        if self._single_io:
-            x, y = self._inputs_as_list(x)[0], multi_output.targets(self, y)[0]
-            if validation_data is not None:
-                vx, vy = validation_data
-                validation_data = (self._inputs_as_list(vx)[0], multi_output.targets(self, vy)[0])
-            return super().fit(x, y, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
-                               validation_split=validation_split, validation_data=validation_data,
-                               shuffle=shuffle, initial_epoch=initial_epoch, log=log)
-        return graph_training.fit(self, x, y, batch_size or 32, epochs, verbose, callbacks or (), validation_split,
-                                  validation_data, shuffle, self.epoch if initial_epoch is None else initial_epoch,
-                                  log)
+        data = self._dataset(x, y)
+        if validation_split and validation_data is None:
+            if not 0 < validation_split < 1:
+                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+            data, val = data.split(int(data.n * (1.0 - validation_split)))
+            validation_data = (val, None)
+        elif validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("validation_data must be (x_val, y_val); sample weights are not supported yet")
+            validation_data = (self._dataset(*validation_data), None)
+        return super().fit(data, None, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
+                           validation_data=validation_data, **kwargs)
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
         """Loss and metrics: a float, a list, or with ``return_dict`` a dict of Keras' log names."""
         self._ensure_built(x)
-        if self._single_io:
-            return super().evaluate(self._inputs_as_list(x)[0], multi_output.targets(self, y)[0],
-                                    batch_size=batch_size, return_dict=return_dict)
-        logs = graph_training.evaluate(self, graph_training.GraphData(self, x, y), batch_size or 32)
-        return logs if return_dict else list(logs.values())
+        return super().evaluate(self._dataset(x, y), None, batch_size=batch_size, verbose=verbose,
+                                return_dict=return_dict, **kwargs)
 
-    def predict(self, x, batch_size=None, verbose="auto"):
-        """Outputs as host arrays: one array, or a list (a dict) for a model with several outputs."""
-        return multi_output.predict(self, x, batch_size=batch_size or 32)
-
-    def train_on_batch(self, x, y):
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One gradient step on this batch; its loss (and metrics) as Keras returns them."""
+        if class_weight is not None or sample_weight is not None:
+            raise NotImplementedError("class_weight and sample_weight are not supported yet")
         self._ensure_built(x)
-        loss, _ = self.train_step(self._inputs_as_list(x), multi_output.device_targets(self, y))
-        return float(loss)
+        data = self._dataset(x, y)
+        acc = metrics_mod.Accumulator(self.xp, self.metrics, self._outputs_logits)
+        loss, out = self.train_step(data.x, data.y)
+        acc.add(loss, out, [data.y if t is None else t for t in data.targets(self.metrics)], data.n)
+        logs = acc.result()
+        return logs if return_dict else _as_list(logs)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        if sample_weight is not None:
+            raise NotImplementedError("sample_weight is not supported yet")
+        data = self._dataset(x, y)
+        return self.evaluate(data, None, batch_size=max(data.n, 1), verbose=0, return_dict=return_dict)
+
+    def predict_on_batch(self, x):
+        return self.predict(x, batch_size=max(int(self._inputs_as_list(x)[0].shape[0]), 1), verbose=0)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, log=None):
+        """Outputs as host arrays: one array, or a list (a dict) for a model with several outputs."""
+        if steps is not None or callbacks:
+            raise NotImplementedError("predict on a functional Model takes no steps or callbacks yet: "
+                                      "pass the samples to predict")
+        return multi_output.predict(self, x, batch_size=batch_size or 32)
 
     # --- description, config and weights ----------------------------------------------------------
     def get_weights(self):

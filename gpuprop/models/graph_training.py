@@ -1,142 +1,111 @@
-"""``fit`` and ``evaluate`` for graph models with several inputs or outputs.
+"""Several inputs and outputs through the one training loop (``training.fit`` / ``evaluate``).
 
-A model with one input and one output trains through ``training.fit``, the
-loop every model shares. With several, the arrays come as lists or dicts and
-the logs carry one loss per output and one value per (output, metric), under
-Keras' names: ``loss`` (Σ_k w_k L_k), ``<output>_loss``, ``<output>_accuracy``,
-and ``val_`` before each for validation data. This loop is the shared one
-reduced to that bookkeeping: sums stay on the device and are read once per
-epoch (and when a live progress bar asks).
+The loop every model shares gathers a batch with ``xp.take(a, idx, axis=0)``
+or ``a[lo:hi]``, accumulates ``model.metrics`` through the ``Metric``
+contract, and hands ``model.train_step`` whatever it gathered. So a graph
+model with several inputs or outputs needs no loop of its own:
+
+- ``Arrays`` holds one array per input (or output) and answers ``take`` and
+  slicing for all of them at once, which is all the loop asks of ``x`` and ``y``;
+- ``OutputLoss`` and ``OutputMetric`` are metrics that read one output: the
+  first the loss that output's ``train_step`` just computed, the second a
+  compiled metric applied to that output alone. Their names are Keras' log
+  names (``department_loss``, ``department_accuracy``), so the logs, the
+  progress line, callbacks and ``History`` all see them.
 """
 
-import math
-import time
-
-from .. import metrics, training
-from ..progress import EpochProgress
+from .. import metrics as metrics_mod
+from ..training import DeviceDataset
 from . import multi_output
 
 
-class GraphData:
-    """A multi-input, multi-output dataset on the model's device: inputs, targets and accuracy labels."""
+class Arrays:
+    """Several arrays with the same first axis, batched together."""
+
+    def __init__(self, arrays):
+        self.arrays = list(arrays)
+
+    def take(self, idx, axis=0, **kwargs):  # what numpy.take / cupy.take call on an object
+        return Arrays([None if a is None else a.take(idx, axis=axis) for a in self.arrays])
+
+    def __getitem__(self, index):
+        return Arrays([None if a is None else a[index] for a in self.arrays])
+
+    @property
+    def shape(self):
+        return self.arrays[0].shape
+
+
+class GraphData(DeviceDataset):
+    """Inputs and targets (one array per model input and output) on the model's device."""
 
     def __init__(self, model, x, y):
-        backend = model.backend
-        xs = model._inputs_as_list(x)
         from .network import cast_input
 
-        self.x = [cast_input(backend, a) for a in xs]
-        self.y = [multi_output.device_target(backend, l, t)
-                  for l, t in zip(model.output_losses, multi_output.targets(model, y))]
-        self.n = int(self.x[0].shape[0])
-        for name, a in [*zip(model.input_names, self.x), *zip(model.output_names, self.y)]:
+        if y is None:
+            raise ValueError("y is missing: pass the targets as fit(x, y) or evaluate(x, y)")
+        self.xp = model.xp
+        xs = [cast_input(model.backend, a) for a in model._inputs_as_list(x)]
+        ys = [multi_output.device_target(model.backend, l, t)
+              for l, t in zip(model.output_losses, multi_output.targets(model, y))]
+        self.n = int(xs[0].shape[0])
+        for name, a in [*zip(model.input_names, xs), *zip(model.output_names, ys)]:
             if a is not None and int(a.shape[0]) != self.n:
                 raise ValueError(f"{name} has {int(a.shape[0])} samples but the first input has {self.n}: "
                                  "give every input and target the same number of samples")
-        self.labels = [metrics.label_targets(model.xp, t, l.name) if t is not None and ms else None
-                       for t, l, ms in zip(self.y, model.output_losses, model.output_metrics)]
+        # one input or output: its array as is, as the loop gives any model
+        self.x = Arrays(xs) if len(xs) > 1 else xs[0]
+        self.y = Arrays(ys) if len(ys) > 1 else ys[0]
+        self._targets = {}
 
-    def batch(self, xp, idx=None, lo=0, hi=None):
-        pick = (lambda a: None if a is None else xp.take(a, idx, axis=0)) if idx is not None else \
-            (lambda a: None if a is None else a[lo:hi])
-        return [pick(a) for a in self.x], [pick(a) for a in self.y], [pick(a) for a in self.labels]
-
-
-def _batch_sums(model, xp, loss, outs, labels):
-    """[total, L_1..L_k, correct counts per (output, metric)] for one batch, as one device vector."""
-    per = model._last_losses
-    outs = outs if isinstance(outs, list) else [outs]
-    parts = [loss] + [p if p is not None else 0.0 for p in per]
-    for out, lb, l, ms, (_, _, logits) in zip(outs, labels, model.output_losses, model.output_metrics,
-                                              model._loss_plan):
-        for _ in ms:
-            parts.append(metrics.correct_count(xp, out, lb, l.name, logits) / out.shape[0])
-    return xp.stack([xp.asarray(p, dtype="float64") for p in parts])
+    def split(self, cut):
+        """(first ``cut`` samples, the rest): Keras' validation_split takes the last fraction, before shuffling."""
+        head, tail = object.__new__(GraphData), object.__new__(GraphData)
+        for part, rows, n in ((head, slice(0, cut), cut), (tail, slice(cut, None), self.n - cut)):
+            part.xp, part.x, part.y, part.n, part._targets = self.xp, self.x[rows], self.y[rows], n, {}
+        return head, tail
 
 
-def _logs(model, sums, seen):
-    values = [float(v) / seen for v in model.backend.to_host(sums)]
-    logs = {"loss": values[0]}
-    k = len(model.output_names)
-    for name, loss, v in zip(model.output_names, model.output_losses, values[1:1 + k]):
-        if loss is not None:
-            logs[f"{name}_loss"] = v
-    rest = iter(values[1 + k:])
-    for name, ms in zip(model.output_names, model.output_metrics):
-        for m in ms:
-            logs[f"{name}_{m}"] = next(rest)
-    return logs
+class OutputLoss(metrics_mod.Metric):
+    """The loss of output ``k`` as a logged metric (``<name>_loss``): what the step just computed, times the batch."""
+
+    direction = "down"
+
+    def __init__(self, model, k):
+        self.model, self.k, self.name = model, k, f"{model.output_names[k]}_loss"
+
+    def target_key(self):
+        return ("loss", self.k)
+
+    def batch_sum(self, xp, targets, out, logits):
+        return self.model._last_losses[self.k] * _rows(out, self.k)
 
 
-def fit(model, x, y, batch_size=32, epochs=1, verbose="auto", callbacks=(), validation_split=0.0,
-        validation_data=None, shuffle=True, initial_epoch=0, log=None):
-    backend, xp = model.backend, model.xp
-    data = GraphData(model, x, y)
-    if validation_split and validation_data is None:  # Keras: the last fraction, before shuffling
-        cut = int(data.n * (1.0 - validation_split))
-        val = _split(data, cut)
-    else:
-        val = GraphData(model, *validation_data) if validation_data is not None else None
-    history = training.History()
-    steps = math.ceil(data.n / batch_size)
-    dropouts = [s for s in model._train_steps if hasattr(s, "rate") and hasattr(s, "rng")]
-    for epoch in range(initial_epoch, epochs):
-        perm = backend.permutation((model.seed, epoch), data.n) if shuffle else None
-        for i, layer in enumerate(dropouts):
-            layer.rng = backend.rng((model.seed, epoch, i + 1))
-        bar = EpochProgress(epoch, epochs, steps, verbose, log)
-        sums, seen = None, 0
-        backend.synchronize()
-        t0 = last_read = time.perf_counter()
-        for step in range(steps):
-            lo, hi = step * batch_size, min((step + 1) * batch_size, data.n)
-            xb, yb, lb = data.batch(xp, perm[lo:hi]) if perm is not None else data.batch(xp, None, lo, hi)
-            loss, outs = model.train_step(xb, yb)
-            batch = _batch_sums(model, xp, loss, outs, lb) * (hi - lo)
-            sums = batch if sums is None else sums + batch
-            seen += hi - lo
-            model.step_in_epoch = step + 1
-            now = time.perf_counter()
-            if bar.live and now - last_read >= 0.3:
-                last_read = now
-                bar.update(step + 1, _logs(model, sums, seen))
-        backend.synchronize()
-        wall = time.perf_counter() - t0
-        logs = _logs(model, sums, seen)
-        if not math.isfinite(logs["loss"]):
-            training._raise_nonfinite(epoch, steps - 1, model)
-        if val is not None:
-            logs.update({"val_" + k: v for k, v in evaluate(model, val, max(batch_size, 256)).items()})
-        model.epoch, model.step_in_epoch = epoch + 1, 0
-        stats = {"time": wall, "samples_per_sec": seen / wall if wall > 0 else float("inf"), "steps": steps}
-        history.record(epoch, logs, stats)
-        bar.close(steps, logs, wall)
-        for cb in callbacks or ():
-            cb(epoch, logs, stats)
-    return history
+class OutputMetric(metrics_mod.Metric):
+    """A compiled metric applied to output ``k`` alone, logged as ``<output name>_<metric name>``."""
+
+    def __init__(self, model, k, metric):
+        self.k, self.metric, self.logits = k, metric, model._loss_plan[k][2]
+        self.name = f"{model.output_names[k]}_{metric.name}"
+        self.direction = metric.direction
+
+    def target_key(self):
+        return (self.k, self.metric.target_key())
+
+    def targets(self, xp, y):
+        return self.metric.targets(xp, y.arrays[self.k])
+
+    def batch_sum(self, xp, targets, out, logits):
+        t = targets.arrays[self.k] if isinstance(targets, Arrays) else targets
+        return self.metric.batch_sum(xp, t, out[self.k], self.logits)
 
 
-def _split(data, cut):
-    """Keep the first ``cut`` samples in ``data``; return the rest as a validation GraphData."""
-    val = object.__new__(GraphData)
-    val.x = [a[cut:] for a in data.x]
-    val.y = [None if a is None else a[cut:] for a in data.y]
-    val.labels = [None if a is None else a[cut:] for a in data.labels]
-    val.n = data.n - cut
-    data.x = [a[:cut] for a in data.x]
-    data.y = [None if a is None else a[:cut] for a in data.y]
-    data.labels = [None if a is None else a[:cut] for a in data.labels]
-    data.n = cut
-    return val
+def _rows(out, k):
+    return int(out[k].shape[0])
 
 
-def evaluate(model, data, batch_size=256):
-    """Logs (Keras' names) over a GraphData, without training."""
-    sums = None
-    for lo in range(0, data.n, batch_size):
-        hi = min(lo + batch_size, data.n)
-        xb, yb, lb = data.batch(model.xp, None, lo, hi)
-        loss, outs = model.test_step(xb, yb)
-        batch = _batch_sums(model, model.xp, loss, outs, lb) * (hi - lo)
-        sums = batch if sums is None else sums + batch
-    return _logs(model, sums, data.n)
+def log_metrics(model):
+    """What the loop accumulates for a model with several outputs: each output's loss, then its metrics."""
+    per_loss = [OutputLoss(model, k) for k, l in enumerate(model.output_losses) if l is not None]
+    per_metric = [OutputMetric(model, k, m) for k, ms in enumerate(model.output_metrics) for m in ms]
+    return per_loss + per_metric

@@ -8,8 +8,8 @@ k's gradient is w_k · dL_k/dŷ_k. Per-output logs use Keras' names:
 """
 
 from .. import config, losses
+from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
-from .network import metrics_name
 
 
 def _per_output(model, value, what, default=None):
@@ -45,10 +45,11 @@ def compile(model, optimizer, loss, loss_weights, metrics, **kwargs):
         raise ValueError("compile: no output has a loss; give at least one")
     weights = _per_output(model, 1.0 if loss_weights is None else loss_weights, "loss_weights", 0.0)
     model.loss_weights = [float(w) for w in weights]
-    model.output_metrics = [[metrics_name(m) for m in (ms or [])] if isinstance(ms, (list, tuple)) else
-                            ([metrics_name(ms)] if ms else []) for ms in _per_output(model, metrics or [], "metrics")]
+    per_output = _per_output(model, metrics or [], "metrics")
+    model.output_metrics = [[metrics_mod.get(m, l.name if l is not None else "") for m in
+                             (ms if isinstance(ms, (list, tuple)) else [ms] if ms else [])]
+                            for ms, l in zip(per_output, model.output_losses)]
     model.loss = next(l for l in model.output_losses if l is not None)
-    model.metrics = model.output_metrics[0]
 
 
 def setup(model):
@@ -88,6 +89,12 @@ def setup(model):
     model._grad_sums = _grad_sums(model, {id(s.fn) for s in model._grad_steps})
     first = next(p for p in plan if p[1] is not None)
     model._loss_fn, model._outputs_logits = first[1], first[2]
+    if len(plan) > 1:  # the loop logs each output's loss and metrics under Keras' names
+        from .graph_training import log_metrics
+
+        model.metrics = log_metrics(model)
+    else:
+        model.metrics = model.output_metrics[0]
     model.optimizer.build(model.params, backend, packed=model.packed)
 
 
@@ -123,6 +130,7 @@ def loss_and_grads(model, y, values, need_grads=True):
             grads[oid] = g
         return loss, grads, values[oid]
     total, per, outs = 0.0, [], []
+    y = getattr(y, "arrays", y)  # graph_training.Arrays: one array per output
     for k, ((oid, fn, _), w) in enumerate(zip(model._loss_plan, model.loss_weights)):
         outs.append(values[oid])
         if fn is None:
@@ -141,6 +149,8 @@ def loss_and_grads(model, y, values, need_grads=True):
 def targets(model, y):
     """Targets as a list in output order, from an array (one output), a list or a dict by output name."""
     names = model.output_names
+    if hasattr(y, "arrays"):
+        return list(y.arrays)
     if isinstance(y, dict):
         missing = [k for k, l in zip(names, model.output_losses) if l is not None and k not in y]
         if missing:

@@ -1,31 +1,37 @@
 """The model base class: Keras' model API (compile, fit, evaluate, predict,
-save, training position) over layers, one forward, one backward, one step.
+save, training position, trainable) over layers, one forward, one backward,
+one step.
 
 Every model kind (``Sequential``, graph models) subclasses ``Network`` and
 inherits the whole Keras API; a graph model overrides ``build``, ``forward``
-and ``backward``.
-
-``train_step`` below is backpropagation in full: run the layers forward,
-take the loss and its gradient, run the layers backward in reverse order
-(each turns dL/d(output) into dL/d(input) and fills its parameter gradients),
-then let the optimizer update every parameter in place.
+and ``backward``. ``train_step`` below is backpropagation in full: run the
+layers forward, take the loss and its gradient, run the layers backward in
+reverse order (each turns dL/d(output) into dL/d(input) and fills its
+parameter gradients), then let the optimizer update every trainable
+parameter in place.
 """
 
 import re
 
-from .. import config, initializers, losses, metrics, training
+from .. import config, initializers, losses
+from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend
 from ..layers import fused
 from ..layers.base import Layer
 from . import packing
+from .keras_api import KerasModelAPI
 from .nested import NestedModel, leaf_layers, refresh_params
 
 
-class Network:
-    """Layers on one backend. ``device`` is 'auto', 'cpu', 'gpu', 'gpu:N' or a Backend."""
+class Network(KerasModelAPI):
+    """Layers on one backend. ``device`` is 'auto', 'cpu', 'gpu', 'gpu:N' or a Backend.
 
-    def __init__(self, layers=None, device="auto", seed=None, name=None):
+    Built (weights created) as soon as the first layer knows its input shape,
+    as Keras does; otherwise at the first ``fit``/``predict``/``build``.
+    """
+
+    def __init__(self, layers=None, device="auto", seed=None, name=None, trainable=True):
         self.layers = []
         self.backend = get_backend(device)
         self.xp = self.backend.xp
@@ -38,29 +44,49 @@ class Network:
         self.epoch = 0  # epochs completed, and steps completed within the current one (exact resume)
         self.step_in_epoch = 0
         self.metadata = {}  # free-form, saved in checkpoints (the CLI records dataset and batch size)
+        self.stop_training = False
+        self.history = None
+        self._trainable = bool(trainable)
         for layer in layers or []:
-            self.add(layer)
+            layer = self._check_layer(layer)
+            if layer is not None:
+                self.layers.append(layer)
+        if self.layers and self.layers[0].input_shape is not None:
+            self.build()
 
-    def add(self, layer):
-        """Append a layer; ``Input(shape)`` as the first entry gives the input shape, a model becomes one layer."""
+    def _check_layer(self, layer):
+        """The layer to append: ``Input(shape)`` as the first entry only gives the input shape (None is
+        returned), and a model becomes one layer (``Sequential([base_model, Softmax()])``)."""
         from ..layers.input import KerasTensor
-        from .nested import NestedModel
 
         if isinstance(layer, KerasTensor):
             if self.layers or layer.node.inputs:
                 raise ValueError("an Input can only be the first entry of a Sequential: "
                                  "Sequential([Input(shape=...), Dense(...), ...])")
             self._input_from = tuple(layer.shape[1:])
-            return
+            return None
         if isinstance(layer, Network):
             layer = NestedModel(layer)
         if not isinstance(layer, Layer):
             raise TypeError(f"expected a gpuprop layer, got {type(layer).__name__}")
-        if self.built:
-            raise RuntimeError("cannot add layers to a model that is already built")
+        if not self._trainable:
+            layer.trainable = False
         if not self.layers and layer.input_shape is None and getattr(self, "_input_from", None) is not None:
             layer.input_shape = self._input_from
+        return layer
+
+    def add(self, layer):
+        """Append ``layer``; a built model builds it at once on its current output shape (Keras)."""
+        layer = self._check_layer(layer)
+        if layer is None:
+            return
         self.layers.append(layer)
+        if self.built:
+            self._name_layer(layer, {other.name for other in self.layers[:-1]})
+            self.output_shape = layer.build(self.output_shape, self.backend, self._rng)
+            self._link()
+        elif self.layers[0].input_shape is not None:
+            self.build()
 
     # --- building ---------------------------------------------------------------
     def build(self, input_shape=None):
@@ -70,20 +96,31 @@ class Network:
         shape = self.layers[0].input_shape if input_shape is None else tuple(input_shape)
         if shape is None:
             raise ValueError("the model does not know its input shape: pass input_shape= to the first layer")
-        rng = initializers.host_rng(self.seed)  # host draws: same weights on every backend
+        self._rng = initializers.host_rng(self.seed)  # host draws: same weights on every backend
         used = set()
-        for i, layer in enumerate(self.layers):
-            if layer.name is None or layer.name in used:
-                layer.name = _unique_name(layer, used)
+        for layer in self.layers:
+            self._name_layer(layer, used)
             used.add(layer.name)
-            shape = layer.build(shape, self.backend, rng)
-        leaves = leaf_layers(self.layers)  # nested models opened up
+            shape = layer.build(shape, self.backend, self._rng)
+        self.output_shape = shape
+        self.built = True
+        self._link()
+
+    @staticmethod
+    def _name_layer(layer, used):
+        if layer.name is None or layer.name in used:
+            layer.name = _unique_name(layer, used)
+
+    def _link(self):
+        """After (re)building: input-gradient needs, fused steps, packed parameters, training setup."""
+        below_weights = True
         for layer in self.layers:  # nobody reads dL/dx below the first weights: skip that work
-            layer.need_input_grad = False
+            layer.need_input_grad = not below_weights
             if layer.params or isinstance(layer, NestedModel):
-                break
+                below_weights = False
         self._steps = fused.fuse([s for layer in self.layers
                                   for s in ((layer, layer.activation) if layer.activation else (layer,))])
+        leaves = self._leaves()  # nested models opened up
         self.packed = packing.pack(leaves, self.backend)
         if self.packed is not None:  # the very lists the optimizer's flat-update check looks for
             self.params, self.grads = self.packed.param_views, self.packed.grad_views
@@ -93,9 +130,11 @@ class Network:
         for layer in self.layers:
             if isinstance(layer, NestedModel):
                 refresh_params(layer.model)
-        self.output_shape = shape
-        self.built = True
         self._setup_training()
+
+    def _leaves(self):
+        """The layers that hold weights, nested models opened up (each layer once, Keras' order)."""
+        return leaf_layers(self.layers)
 
     def symbolic_output_shapes(self, input_shape):
         """Per-sample output shape(s) for ``input_shape``: the model called as a layer of a graph."""
@@ -105,7 +144,11 @@ class Network:
         return [shape]
 
     def _setup_training(self):
-        """Fuse the last activation into the loss when they pair (softmax + cross-entropy)."""
+        """Fuse the last activation into the loss when they pair (softmax + cross-entropy); pick what trains.
+
+        Layers with ``trainable=False`` at this moment are left out of the
+        optimizer: changing ``trainable`` takes effect at the next compile, as in Keras.
+        """
         if not self.built or self.loss is None:
             return
         last = self._steps[-1]
@@ -117,7 +160,16 @@ class Network:
         else:
             self._loss_fn = self.loss.loss_and_grad_from_output
         self._outputs_logits = fuse or self.loss.from_logits
-        self.optimizer.build(self.params, self.backend, packed=self.packed)
+        self.metrics = [m.bind(self.loss.name) for m in self.metrics]
+        leaves = self._leaves()
+        if all(layer.trainable for layer in leaves):
+            self._opt_params, self._opt_grads, packed = self.params, self.grads, self.packed
+        else:
+            live = [(layer, k) for layer in leaves if layer.trainable for k in layer.params]
+            self._opt_params = [layer.params[k] for layer, k in live]
+            self._opt_grads = [layer.grads[k] for layer, k in live]
+            packed = None
+        self.optimizer.build(self._opt_params, self.backend, packed=packed)
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         """Choose optimizer, loss and metrics (strings or objects), as Keras' ``compile``."""
@@ -125,7 +177,7 @@ class Network:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = losses.get(loss).build(self.backend)
-        self.metrics = [metrics_name(m) for m in (metrics or [])]
+        self.metrics = [metrics_mod.get(m, self.loss.name) for m in (metrics or [])]
         self._setup_training()
 
     # --- the math ------------------------------------------------------------------
@@ -150,7 +202,7 @@ class Network:
             out = step.forward(out, training=True)
         loss, grad = self._loss_fn(y, out)
         self.backward(grad)
-        self.optimizer.apply_gradients(self.params, self.grads)
+        self.optimizer.apply_gradients(self._opt_params, self._opt_grads)
         return loss, out
 
     def test_step(self, x, y):
@@ -161,70 +213,29 @@ class Network:
         loss, _ = self._loss_fn(y, out)
         return loss, out
 
-    # --- Keras' training API ------------------------------------------------------
-    def _ensure_built(self, x):
-        if not self.built:
-            self.build(self.layers[0].input_shape or tuple(x.shape[1:]))
-        if self.optimizer is None:
-            raise RuntimeError("compile the model before training or evaluating it")
-
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=None, log=None):
-        """Train for ``epochs`` epochs in total (``initial_epoch`` defaults to epochs already done).
-
-        ``callbacks`` are callables ``cb(epoch, logs, stats)`` run after each epoch.
-        Returns a ``History``; ``history.stats`` holds per-epoch time and samples/s.
-        """
-        self._ensure_built(x)
-        if validation_split and validation_data is None:
-            # Keras takes the last fraction, before any shuffling
-            cut = int(x.shape[0] * (1.0 - validation_split))
-            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
-        if initial_epoch is None:
-            initial_epoch, initial_step = self.epoch, self.step_in_epoch
-        else:
-            initial_step = 0
-        return training.fit(self, x, y, batch_size=batch_size or 32, epochs=epochs, verbose=verbose,
-                            validation_data=validation_data, shuffle=shuffle, initial_epoch=initial_epoch,
-                            initial_step=initial_step, callbacks=callbacks or (), log=log)
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
-        """Loss (and metrics) over (x, y): a float, or ``[loss, accuracy]`` with metrics, as Keras."""
-        self._ensure_built(x)
-        logs = training.evaluate(self, training.as_dataset(self, x, y), batch_size=batch_size or 32)
-        if return_dict:
-            return logs
-        return logs["loss"] if len(logs) == 1 else list(logs.values())
-
-    def predict(self, x, batch_size=None, verbose="auto"):
-        """Model outputs (probabilities after softmax) as a host NumPy array."""
-        if not self.built:
-            self.build(self.layers[0].input_shape or tuple(x.shape[1:]))
-        return training.predict(self, x, batch_size=batch_size or 32)
-
-    def train_on_batch(self, x, y):
-        """One gradient step on this batch; returns the loss as a float (Keras)."""
-        self._ensure_built(x)
-        data = training.DeviceDataset(self, x, y)
-        loss, _ = self.train_step(data.x, data.y)
-        return float(loss)
-
-    def __call__(self, x, training=False):
-        from ..layers.input import is_symbolic, symbolic_call
-
-        if is_symbolic(x):  # the model used as a layer of a functional model
-            return symbolic_call(self, x)
-        if not self.built:
-            self.build(tuple(x.shape[1:]))
-        return self.forward(cast_input(self.backend, x), training=training)
-
-    def save(self, filepath, metadata=None):
-        """Write architecture, weights, optimizer state and training position atomically (.npz, no pickle)."""
-        from .saving import save_model
-
-        save_model(self, filepath, metadata)
-
     # --- weights ---------------------------------------------------------------------
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """Freezes (or unfreezes) every layer, as Keras' ``model.trainable``; takes effect at the next compile."""
+        self._trainable = bool(value)
+        for layer in self.layers:
+            layer.trainable = self._trainable
+
+    @property
+    def trainable_weights(self):
+        """Device arrays the optimizer updates (Keras order): trainable weights of trainable layers."""
+        return [p for layer in self._leaves() if layer.trainable for p in layer.params.values()]
+
+    @property
+    def non_trainable_weights(self):
+        """Frozen layers' weights, then every layer's state (BatchNorm's moving statistics), as Keras lists them."""
+        return ([p for layer in self._leaves() if not layer.trainable for p in layer.params.values()]
+                + [s for layer in self._leaves() for s in layer.state.values()])
+
     def get_weights(self):
         """Every layer's weights as host NumPy arrays, in Keras order and layout."""
         return [w for layer in self.layers for w in layer.get_weights()]
@@ -242,26 +253,9 @@ class Network:
     def count_params(self):
         return sum(layer.count_params() for layer in self.layers)
 
-    def summary(self, print_fn=print):
-        """Print a Keras-style table of layers, output shapes and parameter counts."""
-        if not self.built:
-            self.build()
-        rows = [(f"{layer.name} ({getattr(layer, 'type_name', type(layer).__name__)})", str((None, *layer.output_shape)), str(layer.count_params()))
-                for layer in self.layers]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) + 2 for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
-        line = "".join(h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths))
-        rule = "=" * len(line)
-        out = [f'Model: "{self.name}" on {self.backend.describe()}', rule, line, rule]
-        out += ["".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-        out += [rule, f"Total params: {self.count_params():,}"]
-        print_fn("\n".join(out))
-
-
-def metrics_name(m):
-    name = str(m).lower()
-    if name not in metrics.KNOWN:
-        raise ValueError(f"unknown metric {m!r}: use one of {', '.join(sorted(metrics.KNOWN))}")
-    return "accuracy" if name in ("acc", "accuracy") else name
+    def count_trainable_params(self):
+        """Parameters an optimizer would update: trainable weights of trainable layers (Keras' Trainable params)."""
+        return sum(int(a.size) for layer in self._leaves() if layer.trainable for a in layer.params.values())
 
 
 def _unique_name(layer, used):

@@ -34,12 +34,12 @@ def save_model(model, filepath, metadata=None):
     arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
     if model.optimizer is not None:
         header["compile"] = {"loss": model.loss.name, "loss_config": model.loss.get_config(),
-                             "metrics": model.metrics, "optimizer": model.optimizer.get_config(),
+                             "metrics": [m.name for m in model.metrics], "optimizer": model.optimizer.get_config(),
                              "iterations": model.optimizer.iterations}
         if hasattr(model, "output_losses"):  # a graph model: one loss (or none) per output
             header["compile"]["outputs"] = {
                 "losses": [None if l is None else [l.name, l.get_config()] for l in model.output_losses],
-                "loss_weights": model.loss_weights, "metrics": model.output_metrics}
+                "loss_weights": model.loss_weights, "metrics": [[m.name for m in ms] for ms in model.output_metrics]}
         for i, a in enumerate(model.optimizer.variables()):
             arrays[f"opt_{i}"] = model.backend.to_host(a)
     arrays["header"] = numpy.array(json.dumps(header))

@@ -17,8 +17,8 @@ class Sequential(Network):
     the base class ``Network``, shared by every model kind.
     """
 
-    def __init__(self, layers=None, name=None, device="auto", seed=None):
-        super().__init__(layers, device=device, seed=seed, name=name)
+    def __init__(self, layers=None, name=None, device="auto", seed=None, trainable=True):
+        super().__init__(layers, device=device, seed=seed, name=name, trainable=trainable)
 
     def get_config(self):
         return {"name": self.name, "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
