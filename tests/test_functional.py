@@ -209,3 +209,20 @@ def test_fit_validation_split_and_history_match_evaluate(backend):
     val = model.evaluate([x[30:] for x in xs], [y[30:] for y in ys], return_dict=True)
     for k, v in val.items():
         assert h.history["val_" + k][0] == pytest.approx(v, rel=1e-5)
+
+
+def test_frozen_nested_base_model_is_not_trained(backend):
+    """Transfer learning as keras.io shows it: base_model.trainable = False, then compile; only the head moves."""
+    inp = Input((4,))
+    base = Model(inp, L.Dense(6, activation="relu")(inp), name="base", device=backend, seed=0)
+    base.trainable = False
+    x = Input((4,))
+    model = Model(x, L.Dense(3, activation="softmax", name="head")(base(x)), device=backend, seed=1)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    w_base, w_head = base.get_weights(), model.layers[-1].get_weights()
+    data = np.random.default_rng(0).random((8, 4))
+    model.fit(data, np.arange(8) % 3, epochs=2, batch_size=4, verbose=0)
+    for a, b in zip(base.get_weights(), w_base):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(model.layers[-1].get_weights()[0], w_head[0])
+    assert model.count_trainable_params() == 6 * 3 + 3

@@ -157,7 +157,7 @@ class Model(Network):
     def train_step(self, x, y):
         """One step of gradient descent; returns (total loss, training-form output(s)) on the device."""
         loss, outs = self.compute_gradients(x, y)
-        self.optimizer.apply_gradients(self.params, self.grads)
+        self.optimizer.apply_gradients(self._opt_params, self._opt_grads)
         return loss, outs
 
     def test_step(self, x, y):

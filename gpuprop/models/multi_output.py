@@ -95,7 +95,16 @@ def setup(model):
         model.metrics = log_metrics(model)
     else:
         model.metrics = model.output_metrics[0]
-    model.optimizer.build(model.params, backend, packed=model.packed)
+    # frozen layers (trainable=False at compile time, as in Keras) are left out of the optimizer
+    leaves = model._leaves()
+    if all(layer.trainable for layer in leaves):
+        model._opt_params, model._opt_grads, packed = model.params, model.grads, model.packed
+    else:
+        live = [(layer, k) for layer in leaves if layer.trainable for k in layer.params]
+        model._opt_params = [layer.params[k] for layer, k in live]
+        model._opt_grads = [layer.grads[k] for layer, k in live]
+        packed = None
+    model.optimizer.build(model._opt_params, backend, packed=packed)
 
 
 def _grad_sums(model, ran):
