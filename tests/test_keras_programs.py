@@ -72,7 +72,6 @@ def test_program_runs_on_gpuprop_as_on_keras(name, tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_program_matches_keras(name, tmp_path):
-    pytest.importorskip("torch")
     os.environ.setdefault("KERAS_BACKEND", "torch")
     pytest.importorskip("keras", reason="keras is not installed: the Keras-oracle comparison cannot run")
     ours, our_lines = run_program(name, "gpuprop", tmp_path)

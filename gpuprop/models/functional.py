@@ -13,6 +13,7 @@ backward in reverse order with gradients summed where a tensor fans out.
 
 from .. import initializers, training
 from .. import metrics as metrics_mod
+from ..layers import base as base_layers
 from ..layers.input import InputLayer
 from . import graph, graph_training, multi_output, packing
 from .keras_api import _as_list
@@ -157,6 +158,8 @@ class Model(Network):
     def train_step(self, x, y):
         """One step of gradient descent; returns (total loss, training-form output(s)) on the device."""
         loss, outs = self.compute_gradients(x, y)
+        if self._trainable_seen != base_layers.TRAINABLE_CHANGES:  # someone froze or unfroze a layer
+            self._select_trainable()
         self.optimizer.apply_gradients(self._opt_params, self._opt_grads)
         return loss, outs
 

@@ -99,7 +99,9 @@ class KerasModelAPI:
         if is_symbolic(x):  # the model used as a layer of a functional model
             return symbolic_call(self, x)
         self._ensure_built(x, need_compile=False)
-        return self.forward(training_input(self, x), training=training)
+        from .network import cast_input
+
+        return self.forward(cast_input(self.backend, x), training=training)
 
     def save(self, filepath, metadata=None):
         """Write architecture, weights, optimizer state and training position atomically (.npz, no pickle)."""
@@ -130,9 +132,3 @@ def _as_list(logs):
     if len(logs) == 1:
         return logs["loss"]
     return [logs["loss"], *(v for k, v in logs.items() if k != "loss")]
-
-
-def training_input(model, x):
-    from .network import cast_input
-
-    return cast_input(model.backend, x)

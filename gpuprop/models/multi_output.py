@@ -95,16 +95,8 @@ def setup(model):
         model.metrics = log_metrics(model)
     else:
         model.metrics = model.output_metrics[0]
-    # frozen layers (trainable=False at compile time, as in Keras) are left out of the optimizer
-    leaves = model._leaves()
-    if all(layer.trainable for layer in leaves):
-        model._opt_params, model._opt_grads, packed = model.params, model.grads, model.packed
-    else:
-        live = [(layer, k) for layer in leaves if layer.trainable for k in layer.params]
-        model._opt_params = [layer.params[k] for layer, k in live]
-        model._opt_grads = [layer.grads[k] for layer, k in live]
-        packed = None
-    model.optimizer.build(model._opt_params, backend, packed=packed)
+    model._opt_params = None
+    model._select_trainable()  # frozen layers (and nested models) are left out of the optimizer, as in Keras
 
 
 def _grad_sums(model, ran):
