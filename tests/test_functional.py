@@ -199,6 +199,8 @@ def test_bad_graphs_say_what_to_do(backend):
     m = Model([a, b], L.Add()([a, b]), device=backend)
     with pytest.raises(ValueError, match="2 input"):
         m.predict(np.ones((2, 3)))
+    with pytest.raises(ValueError, match="but was called on"):
+        m(Input((3,)))
 
 
 def test_fit_validation_split_and_history_match_evaluate(backend):

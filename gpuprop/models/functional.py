@@ -28,9 +28,9 @@ class Model(Network):
     ``device`` and ``seed`` are gpuprop's additions, as for ``Sequential``.
     """
 
-    def __init__(self, inputs=None, outputs=None, name=None, device="auto", seed=None, **kwargs):
-        if kwargs.pop("trainable", True) is not True or kwargs:
-            raise TypeError(f"Model got unexpected argument(s): {', '.join(kwargs) or 'trainable'}")
+    def __init__(self, inputs=None, outputs=None, name=None, device="auto", seed=None, trainable=True, **kwargs):
+        if kwargs:
+            raise TypeError(f"Model got unexpected argument(s): {', '.join(kwargs)}")
         if inputs is None or outputs is None:
             raise TypeError("Model(inputs, outputs) needs both, e.g. Model(inputs=x, outputs=y) with x = Input(...); "
                             "subclassing Model with a call() method is not supported by gpuprop")
@@ -39,6 +39,8 @@ class Model(Network):
         self._output_keys, self.outputs, self._outputs_listed = _structure(outputs, "outputs")
         self.nodes = _topological(self.inputs, self.outputs)
         self.layers = _keras_layer_order(self.nodes)
+        if not trainable:
+            self.trainable = False
         self._name_layers()
         self.output_names = self._output_keys or [t.node.layer.name for t in self.outputs]
         self.input_names = self._input_keys or [t.node.layer.name for t in self.inputs]
@@ -95,6 +97,12 @@ class Model(Network):
         self._setup_training()
 
     def symbolic_output_shapes(self, input_shape):
+        """The model called on tensors of per-sample ``input_shape`` (one shape, or a list for several inputs)."""
+        given = [tuple(s) for s in input_shape] if isinstance(input_shape, list) else [tuple(input_shape)]
+        want = [tuple(t.shape[1:]) for t in self.inputs]
+        if given != want:
+            raise ValueError(f"model {self.name!r} takes input(s) of shape {', '.join(str((None, *s)) for s in want)}, "
+                             f"but was called on {', '.join(str((None, *s)) for s in given)}")
         return list(self.output_shapes)
 
     @property
