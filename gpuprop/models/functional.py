@@ -16,7 +16,7 @@ from .. import metrics as metrics_mod
 from ..layers import base as base_layers
 from ..layers.input import InputLayer
 from . import graph, graph_training, multi_output, packing
-from .keras_api import _as_list
+from .keras_api import _as_list, on_device
 from .nested import ensure_built, leaf_layers, refresh_params
 from .network import Network, _unique_name, cast_input
 from .topology import _keras_layer_order, _structure, _topological
@@ -57,6 +57,7 @@ class Model(Network):
             used.add(layer.name)
 
     # --- building -----------------------------------------------------------------------
+    @on_device
     def build(self, input_shape=None):
         """Create the weights of every layer not yet built, and the flat list of steps."""
         if self.built:
@@ -110,6 +111,7 @@ class Model(Network):
         return self._outputs_listed
 
     # --- compile and the training step ---------------------------------------------------------
+    @on_device
     def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, **kwargs):
         """Keras' compile; ``loss``, ``loss_weights`` and ``metrics`` may be lists or dicts, one entry per output."""
         multi_output.compile(self, optimizer, loss, loss_weights, metrics, **kwargs)
@@ -131,12 +133,14 @@ class Model(Network):
     def params_dtype(self):
         return self.params[0].dtype if self.params else None
 
+    @on_device
     def forward(self, x, training=False):
         """The model's output(s) for input(s) ``x``: an array, or a list when the model has several outputs."""
         values = graph.forward(self._all_steps, self._bind(x), training)
         outs = [values[i] for i in self._output_ids]
         return outs if self._outputs_listed else outs[0]
 
+    @on_device
     def backward(self, grads):
         """Backprop from ``grads`` (tensor id -> dL/d tensor, a list) to every parameter gradient."""
         graph.backward(self._grad_steps, grads)
@@ -148,6 +152,7 @@ class Model(Network):
                     g += c[k]
         return grads
 
+    @on_device
     def compute_gradients(self, x, y):
         """Forward in topological order, the loss, backward in reverse: fills every ``layer.grads``.
 
@@ -158,11 +163,13 @@ class Model(Network):
         self.backward(grads)
         return loss, outs
 
+    @on_device
     def test_step_training_mode(self, x, y):
         """The total loss of the training-mode forward (Dropout and BatchNorm as in training), nothing kept."""
         values = graph.forward(self._train_plan, self._bind(x), True)
         return multi_output.loss_and_grads(self, y, values, need_grads=False)[0]
 
+    @on_device
     def train_step(self, x, y):
         """One step of gradient descent; returns (total loss, training-form output(s)) on the device."""
         loss, outs = self.compute_gradients(x, y)
@@ -171,11 +178,13 @@ class Model(Network):
         self.optimizer.apply_gradients(self._opt_params, self._opt_grads)
         return loss, outs
 
+    @on_device
     def test_step(self, x, y):
         values = graph.forward(self._train_plan, self._bind(x), False)
         loss, _, outs = multi_output.loss_and_grads(self, y, values, need_grads=False)
         return loss, outs
 
+    @on_device
     def __call__(self, x, training=False):
         from ..layers.input import is_symbolic, symbolic_call
 
@@ -203,6 +212,7 @@ class Model(Network):
         """x and y on the device for the shared loop: arrays, lists or dicts (by input/output name)."""
         return x if isinstance(x, training.DeviceDataset) else graph_training.GraphData(self, x, y)
 
+    @on_device
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, **kwargs):
         """Keras' fit; inputs and targets may be arrays, lists or dicts of arrays (by input / output name).
@@ -223,12 +233,14 @@ class Model(Network):
         return super().fit(data, None, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
                            validation_data=validation_data, **kwargs)
 
+    @on_device
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
         """Loss and metrics: a float, a list, or with ``return_dict`` a dict of Keras' log names."""
         self._ensure_built(x)
         return super().evaluate(self._dataset(x, y), None, batch_size=batch_size, verbose=verbose,
                                 return_dict=return_dict, **kwargs)
 
+    @on_device
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One gradient step on this batch; its loss (and metrics) as Keras returns them."""
         if class_weight is not None or sample_weight is not None:
@@ -241,15 +253,18 @@ class Model(Network):
         logs = acc.result()
         return logs if return_dict else _as_list(logs)
 
+    @on_device
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         if sample_weight is not None:
             raise NotImplementedError("sample_weight is not supported yet")
         data = self._dataset(x, y)
         return self.evaluate(data, None, batch_size=max(data.n, 1), verbose=0, return_dict=return_dict)
 
+    @on_device
     def predict_on_batch(self, x):
         return self.predict(x, batch_size=max(int(self._inputs_as_list(x)[0].shape[0]), 1), verbose=0)
 
+    @on_device
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, log=None):
         """Outputs as host arrays: one array, or a list (a dict) for a model with several outputs."""
         if steps is not None or callbacks:
@@ -258,9 +273,11 @@ class Model(Network):
         return multi_output.predict(self, x, batch_size=batch_size or 32)
 
     # --- description, config and weights ----------------------------------------------------------
+    @on_device
     def get_weights(self):
         return [w for layer in leaf_layers(self.layers) for w in layer.get_weights()]
 
+    @on_device
     def set_weights(self, weights):
         weights, leaves = list(weights), leaf_layers(self.layers)
         expected = sum(len(layer.weight_names()) for layer in leaves)
