@@ -126,12 +126,8 @@ class Model(Network):
         xs = self._inputs_as_list(x)
         values = [None] * self._n_tensors
         for i, a in zip(self._input_ids, xs):
-            values[i] = a if hasattr(a, "dtype") and a.dtype == self.params_dtype else cast_input(self.backend, a)
+            values[i] = cast_input(self.backend, a)  # host arrays move to the device; device arrays stay as they are
         return values
-
-    @property
-    def params_dtype(self):
-        return self.params[0].dtype if self.params else None
 
     @on_device
     def forward(self, x, training=False):

@@ -1,6 +1,6 @@
 """Several inputs and outputs through the one training loop (``training.fit`` / ``evaluate``).
 
-The loop every model shares gathers a batch with ``xp.take(a, idx, axis=0)``
+The loop every model shares gathers a batch with ``a.take(idx, axis=0)``
 or ``a[lo:hi]``, accumulates ``model.metrics`` through the ``Metric``
 contract, and hands ``model.train_step`` whatever it gathered. So a graph
 model with several inputs or outputs needs no loop of its own:
@@ -25,7 +25,7 @@ class Arrays:
     def __init__(self, arrays):
         self.arrays = list(arrays)
 
-    def take(self, idx, axis=0, **kwargs):  # what numpy.take / cupy.take call on an object
+    def take(self, idx, axis=0, out=None, **kwargs):  # also what numpy.take / cupy.take call on an object
         return Arrays([None if a is None else a.take(idx, axis=axis) for a in self.arrays])
 
     def __getitem__(self, index):
