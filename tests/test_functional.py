@@ -201,6 +201,11 @@ def test_bad_graphs_say_what_to_do(backend):
         m.predict(np.ones((2, 3)))
     with pytest.raises(ValueError, match="but was called on"):
         m(Input((3,)))
+    model = guide_model(backend)
+    model.compile("sgd", ["mse", "sparse_categorical_crossentropy"])
+    xs, ys = guide_data(8)
+    with pytest.raises(gpuprop.errors.DataError, match="label 4 is out of range for a model with 4 classes"):
+        model.fit(xs, [ys[0], np.full(8, 4)], verbose=0)
 
 
 def test_fit_validation_split_and_history_match_evaluate(backend):

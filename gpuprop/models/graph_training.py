@@ -15,7 +15,7 @@ model with several inputs or outputs needs no loop of its own:
 """
 
 from .. import metrics as metrics_mod
-from ..training import DeviceDataset
+from ..training import DeviceDataset, _check_label_range
 from . import multi_output
 
 
@@ -53,6 +53,9 @@ class GraphData(DeviceDataset):
             if a is not None and int(a.shape[0]) != self.n:
                 raise ValueError(f"{name} has {int(a.shape[0])} samples but the first input has {self.n}: "
                                  "give every input and target the same number of samples")
+        for loss, t, shape in zip(model.output_losses, ys, model.output_shapes):
+            if loss is not None and loss.name == "sparse_categorical_crossentropy":
+                _check_label_range(model.backend, t, shape)  # CuPy would wrap a bad index silently
         # one input or output: its array as is, as the loop gives any model
         self.x = Arrays(xs) if len(xs) > 1 else xs[0]
         self.y = Arrays(ys) if len(ys) > 1 else ys[0]
