@@ -114,6 +114,9 @@ def check_model(model, x, y, h=1e-6, max_checks=32, seed=0):
 
 def _check_model(model, x, y, h, max_checks, seed):
     backend, rng = model.backend, numpy.random.default_rng(seed)
+    if hasattr(model, "compute_gradients"):  # a graph model (functional API): x and y as its fit takes them
+        _require_float64(model.params, "model")
+        return _check_graph(model, x, y, h, max_checks, rng)
     x = backend.asarray(numpy.asarray(backend.to_host(x), dtype=numpy.float64))
     y = backend.asarray(y)
     if not model.built:
@@ -137,6 +140,30 @@ def _check_model(model, x, y, h, max_checks, seed):
             picks = _picks(arr.size, max_checks, rng)
             num = _numeric(lambda: float(model._loss_fn(y, forward())[0]), arr, backend.xp, h, picks)
             errors[f"{layer.name}.{name}"] = relative_error(analytic[picks], num)
+    return errors
+
+
+def _check_graph(model, x, y, h, max_checks, rng):
+    """check_model for a functional Model: its own forward/backward through the graph; x and y as it takes them."""
+    from .models.nested import leaf_layers
+
+    from .models import multi_output
+
+    y = multi_output.device_targets(model, y)
+    rng_state = _freeze_rngs(model._train_steps, model.backend)
+    _restore_rngs(model._train_steps, model.backend, rng_state)
+    model.compute_gradients(x, y)
+
+    def loss():
+        _restore_rngs(model._train_steps, model.backend, rng_state)
+        return float(model.test_step_training_mode(x, y))
+
+    errors = {}
+    for layer in leaf_layers(model.layers):
+        for name, arr in layer.params.items():
+            analytic = model.backend.to_host(layer.grads[name]).reshape(-1).copy()
+            picks = _picks(arr.size, max_checks, rng)
+            errors[f"{layer.name}.{name}"] = relative_error(analytic[picks], _numeric(loss, arr, model.xp, h, picks))
     return errors
 
 

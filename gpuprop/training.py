@@ -219,8 +219,9 @@ def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh
             lo, hi = dp.shard(lo, hi)
         if perm is not None:
             idx = perm[lo:hi]
-            xb, yb = xp.take(data.x, idx, axis=0), xp.take(data.y, idx, axis=0)
-            tb = [yb if t is None else xp.take(t, idx, axis=0) for t in targets]
+            # the arrays' own take: a graph model's several inputs (models.graph_training.Arrays) batch alike
+            xb, yb = data.x.take(idx, axis=0), data.y.take(idx, axis=0)
+            tb = [yb if t is None else t.take(idx, axis=0) for t in targets]
         else:
             xb, yb = data.x[lo:hi], data.y[lo:hi]
             tb = [yb if t is None else t[lo:hi] for t in targets]

@@ -1,12 +1,17 @@
 """Ready-made classifiers for 28×28 images (MNIST, Fashion-MNIST), as in Keras' examples.
 
-Each builder returns an uncompiled ``Sequential`` that ends in a 10-way
-softmax, so it pairs with ``sparse_categorical_crossentropy``:
+Each builder returns an uncompiled model (``Sequential``, or a functional
+``Model`` for the resnet) that ends in a 10-way softmax, so it pairs with
+``sparse_categorical_crossentropy``:
 
 - ``softmax``: multinomial logistic regression, Flatten → Dense(10, softmax).
 - ``mlp``: Flatten → Dense(w, relu) for each hidden width → Dense(10, softmax).
 - ``cnn``: Keras' ``mnist_convnet``: two Conv2D(3×3, relu) + MaxPooling2D(2)
   stages → Flatten → Dense(128, relu) → Dense(10, softmax).
+- ``resnet``: a small residual CNN (functional API): two stages of
+  Conv2D(3×3, same, relu) + MaxPooling2D(2) each followed by a residual block
+  relu(x + conv(relu(conv(x)))) joined with ``Add``, then
+  GlobalAveragePooling2D → Dense(10, softmax); about 28k parameters.
 """
 
 from .errors import GpupropError
@@ -55,7 +60,31 @@ def cnn(device="auto", seed=None, input_shape=INPUT_SHAPE, num_classes=NUM_CLASS
     ], name="cnn", device=device, seed=seed)
 
 
-MODELS = {"softmax": softmax, "mlp": mlp, "cnn": cnn}
+def _residual(x, filters):
+    """relu(x + conv(relu(conv(x)))): the skip connection adds the block's input to its output."""
+    from .layers import Add, Conv2D, ReLU
+
+    y = Conv2D(filters, 3, padding="same", activation="relu")(x)
+    y = Conv2D(filters, 3, padding="same")(y)
+    return ReLU()(Add()([x, y]))
+
+
+def resnet(device="auto", seed=None, input_shape=INPUT_SHAPE, num_classes=NUM_CLASSES, widths=(16, 32)):
+    """A small residual CNN built with the functional API (``Add`` skip connections)."""
+    from .layers import Conv2D, GlobalAveragePooling2D, Input, MaxPooling2D
+    from .models import Model
+
+    inputs = Input(shape=input_shape)
+    h = Reshape((*input_shape, 1))(inputs) if len(input_shape) == 2 else inputs
+    for width in widths:
+        h = Conv2D(width, 3, padding="same", activation="relu")(h)
+        h = MaxPooling2D(2)(h)
+        h = _residual(h, width)
+    outputs = Dense(num_classes, activation="softmax")(GlobalAveragePooling2D()(h))
+    return Model(inputs, outputs, name="resnet", device=device, seed=seed)
+
+
+MODELS = {"softmax": softmax, "mlp": mlp, "cnn": cnn, "resnet": resnet}
 
 
 def parse_hidden(hidden):
@@ -75,7 +104,7 @@ def parse_hidden(hidden):
 
 
 def build(name, hidden=None, device="auto", seed=None):
-    """The model called ``name`` ('softmax', 'mlp' or 'cnn'); ``hidden`` only applies to mlp."""
+    """The model called ``name`` ('softmax', 'mlp', 'cnn' or 'resnet'); ``hidden`` only applies to mlp."""
     key = str(name).lower()
     if key not in MODELS:
         raise ValueError(f"unknown model {name!r}: use one of {', '.join(MODELS)}")

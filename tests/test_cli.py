@@ -88,7 +88,7 @@ def test_module_entry_point_shows_train_help_and_version():
 
 
 @pytest.mark.parametrize("args", [["--epochs", "abc"], ["--epochs", "0"], ["--device", "tpu"],
-                                  ["--dataset", "cifar10"], ["--hidden", "0,32"], ["--model", "resnet"],
+                                  ["--dataset", "cifar10"], ["--hidden", "0,32"], ["--model", "vgg"],
                                   ["--optimizer", "lbfgs"]])
 def test_bad_flags_are_usage_errors(args):
     proc = run_cli("train", *args)

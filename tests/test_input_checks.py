@@ -51,5 +51,5 @@ def test_float16_is_refused_with_a_clear_error(half):
         config.set_floatx(half)
     assert config.floatx() == old
     with pytest.raises(ValueError, match="Dense dtype 'float16|Dense dtype 'bfloat16"):
-        # a model with an input shape is built at construction (Keras 3), so the refusal comes there
+        # the input shape is known, so the model builds (and refuses) at construction, as Keras builds then
         Sequential([Dense(3, dtype=half, input_shape=(4,))], device="cpu").build()

@@ -44,8 +44,8 @@ def test_bad_hidden_widths(bad):
 
 
 def test_unknown_model_name():
-    with pytest.raises(ValueError, match="softmax, mlp, cnn"):
-        zoo.build("resnet")
+    with pytest.raises(ValueError, match="softmax, mlp, cnn, resnet"):
+        zoo.build("vgg")
 
 
 def test_cnn_is_keras_mnist_convnet(backend):

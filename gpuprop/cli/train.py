@@ -35,8 +35,9 @@ def _hidden(ctx, param, value):
 @dataset_option(default=None, help="Dataset: its test split is the validation data [default: with --resume the "
                                    "checkpoint's, else mnist].")
 @data_dir_option
-@click.option("--model", "model_name", type=click.Choice(["softmax", "mlp", "cnn"], case_sensitive=False),
-              default="mlp", show_default=True, help="softmax regression, an MLP, or Keras' MNIST convnet.")
+@click.option("--model", "model_name", type=click.Choice(["softmax", "mlp", "cnn", "resnet"], case_sensitive=False),
+              default="mlp", show_default=True,
+              help="softmax regression, an MLP, Keras' MNIST convnet, or a small residual CNN (functional API).")
 @click.option("--hidden", default="512,512", show_default=True, callback=_hidden, metavar="W[,W...]",
               help="Hidden layer widths of --model mlp.")
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True,

@@ -66,7 +66,12 @@ class Activation(Layer):
 
 
 class ReLU(Activation):
-    def __init__(self, **kwargs):
+    """y = max(x, 0) as a layer (Keras' ReLU with its default arguments)."""
+
+    def __init__(self, max_value=None, negative_slope=0.0, threshold=0.0, **kwargs):
+        if max_value is not None or negative_slope or threshold:
+            raise ValueError("gpuprop's ReLU layer has no max_value, negative_slope or threshold: "
+                             "use LeakyReLU(negative_slope) for a slope, or drop the argument")
         super().__init__("relu", **kwargs)
 
     def get_config(self):
@@ -76,10 +81,35 @@ class ReLU(Activation):
 
 
 class Softmax(Activation):
-    def __init__(self, **kwargs):
+    """y_i = e^x_i / Σ_j e^x_j over the last axis, as a layer (Keras' Softmax, axis=-1)."""
+
+    def __init__(self, axis=-1, **kwargs):
+        if axis != -1:
+            raise ValueError(f"gpuprop's Softmax layer normalizes the last axis only (axis=-1), got axis={axis}")
         super().__init__("softmax", **kwargs)
 
     def get_config(self):
         cfg = super().get_config()
         cfg.pop("activation")
         return cfg
+
+
+class LeakyReLU(Layer):
+    """y = x if x > 0 else a·x (Keras' default a = 0.3).  Backward: dx = dy · (1 if x > 0 else a).  Keeps x."""
+
+    def __init__(self, negative_slope=0.3, **kwargs):
+        super().__init__(**kwargs)
+        self.negative_slope = float(negative_slope)
+        self._x = None
+
+    def forward(self, x, training=False):
+        if training:
+            self._x = x
+        return self.backend.ops.leaky_relu(x, self.negative_slope)
+
+    def backward(self, dy):
+        x, self._x = self._x, None
+        return self.backend.ops.leaky_relu_backward(dy, x, self.negative_slope)
+
+    def get_config(self):
+        return {**super().get_config(), "negative_slope": self.negative_slope}

@@ -91,6 +91,10 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
+    def symbolic_output_shapes(self, input_shape):
+        """Per-sample shapes of every output for this input (a list: models may have several)."""
+        return [tuple(self.compute_output_shape(tuple(input_shape)))]
+
     # --- the math -----------------------------------------------------------------
     def forward(self, x, training=False):
         raise NotImplementedError
@@ -99,7 +103,15 @@ class Layer:
         raise NotImplementedError
 
     def __call__(self, x, training=False):
-        """Forward with the layer's activation applied, as a Keras layer call does."""
+        """Forward with the layer's activation applied, as a Keras layer call does.
+
+        Called on symbolic tensors (``Input`` or another layer's symbolic output) it
+        computes nothing and records the call for ``Model(inputs, outputs)``.
+        """
+        from .input import is_symbolic, symbolic_call
+
+        if is_symbolic(x):
+            return symbolic_call(self, x)
         y = self.forward(x, training=training)
         return self.activation.forward(y, training) if self.activation is not None else y
 

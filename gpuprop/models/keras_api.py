@@ -119,6 +119,10 @@ class KerasModelAPI:
 
     @on_device
     def __call__(self, x, training=False):
+        from ..layers.input import is_symbolic, symbolic_call
+
+        if is_symbolic(x):  # the model used as a layer of a functional model
+            return symbolic_call(self, x)
         self._ensure_built(x, need_compile=False)
         from .network import cast_input
 
@@ -136,7 +140,7 @@ class KerasModelAPI:
         if not self.built:
             self.build()
         heads = ("Layer (type)", "Output Shape", "Param #")
-        rows = [(f"{layer.name} ({type(layer).__name__})", str((None, *layer.output_shape)), str(layer.count_params()))
+        rows = [(f"{layer.name} ({getattr(layer, 'type_name', type(layer).__name__)})", str((None, *layer.output_shape)), str(layer.count_params()))
                 for layer in self.layers]
         widths = [max(len(h), *(len(r[i]) for r in rows)) + 2 for i, h in enumerate(heads)]
         line = "".join(h.ljust(w) for h, w in zip(heads, widths))

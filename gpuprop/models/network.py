@@ -11,6 +11,8 @@ parameter gradients), then let the optimizer update every trainable
 parameter in place.
 """
 
+import re
+
 from .. import config, initializers, losses
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
@@ -20,6 +22,7 @@ from ..layers import fused
 from ..layers.base import Layer
 from . import packing
 from .keras_api import KerasModelAPI, on_device  # noqa: F401 (on_device: shared with other model kinds)
+from .nested import NestedModel, leaf_layers, refresh_params
 
 
 class Network(KerasModelAPI):
@@ -47,21 +50,39 @@ class Network(KerasModelAPI):
         self.history = None
         self._trainable = bool(trainable)
         for layer in layers or []:
-            self._check_layer(layer)
-            self.layers.append(layer)
+            layer = self._check_layer(layer)
+            if layer is not None:
+                self.layers.append(layer)
         if self.layers and self.layers[0].input_shape is not None:
             self.build()
 
     def _check_layer(self, layer):
+        """The layer to append: ``Input(shape)`` as the first entry only gives the input shape (None is
+        returned), and a model becomes one layer (``Sequential([base_model, Softmax()])``)."""
+        from ..layers.input import KerasTensor
+
+        if isinstance(layer, KerasTensor):
+            if self.layers or layer.node.inputs:
+                raise ValueError("an Input can only be the first entry of a Sequential: "
+                                 "Sequential([Input(shape=...), Dense(...), ...])")
+            self._input_from = tuple(layer.shape[1:])
+            return None
+        if isinstance(layer, Network):
+            layer = NestedModel(layer)
         if not isinstance(layer, Layer):
             raise TypeError(f"expected a gpuprop layer, got {type(layer).__name__}")
         if not self._trainable:
             layer.trainable = False
+        if not self.layers and layer.input_shape is None and getattr(self, "_input_from", None) is not None:
+            layer.input_shape = self._input_from
+        return layer
 
     @on_device
     def add(self, layer):
         """Append ``layer``; a built model builds it at once on its current output shape (Keras)."""
-        self._check_layer(layer)
+        layer = self._check_layer(layer)
+        if layer is None:
+            return
         self.layers.append(layer)
         if self.built:
             self._name_layer(layer, {other.name for other in self.layers[:-1]})
@@ -101,17 +122,32 @@ class Network(KerasModelAPI):
         below_weights = True
         for layer in self.layers:  # nobody reads dL/dx below the first weights: skip that work
             layer.need_input_grad = not below_weights
-            if layer.params:
+            if layer.params or isinstance(layer, NestedModel):
                 below_weights = False
         self._steps = fused.fuse([s for layer in self.layers
                                   for s in ((layer, layer.activation) if layer.activation else (layer,))])
-        self.packed = packing.pack(self.layers, self.backend)
+        leaves = self._leaves()  # nested models opened up
+        self.packed = packing.pack(leaves, self.backend)
         if self.packed is not None:  # the very lists the optimizer's flat-update check looks for
             self.params, self.grads = self.packed.param_views, self.packed.grad_views
         else:
-            self.params = [p for layer in self.layers for p in layer.params.values()]
-            self.grads = [layer.grads[k] for layer in self.layers for k in layer.params]
+            self.params = [p for layer in leaves for p in layer.params.values()]
+            self.grads = [layer.grads[k] for layer in leaves for k in layer.params]
+        for layer in self.layers:
+            if isinstance(layer, NestedModel):
+                refresh_params(layer.model)
         self._setup_training()
+
+    def _leaves(self):
+        """The layers that hold weights, nested models opened up (each layer once, Keras' order)."""
+        return leaf_layers(self.layers)
+
+    def symbolic_output_shapes(self, input_shape):
+        """Per-sample output shape(s) for ``input_shape``: the model called as a layer of a graph."""
+        shape = tuple(input_shape)
+        for layer in self.layers:
+            shape = layer.symbolic_output_shapes(shape)[0]
+        return [shape]
 
     def _setup_training(self):
         """Fuse the last activation into the loss when they pair (softmax + cross-entropy); pick what trains."""
@@ -138,10 +174,11 @@ class Network(KerasModelAPI):
         trainable keep their optimizer slots (momentum, Adam's moments).
         """
         self._trainable_seen = base_layers.TRAINABLE_CHANGES
-        if all(layer.trainable for layer in self.layers):
+        leaves = self._leaves()  # nested models opened up
+        if all(layer.trainable for layer in leaves):
             params, grads, packed = self.params, self.grads, self.packed
         else:
-            live = [(layer, k) for layer in self.layers if layer.trainable for k in layer.params]
+            live = [(layer, k) for layer in leaves if layer.trainable for k in layer.params]
             params, grads, packed = [layer.params[k] for layer, k in live], [layer.grads[k] for layer, k in live], None
         if self._opt_params is not None and [id(p) for p in params] == [id(p) for p in self._opt_params]:
             return
@@ -218,13 +255,13 @@ class Network(KerasModelAPI):
     @property
     def trainable_weights(self):
         """Device arrays the optimizer updates (Keras order): trainable weights of trainable layers."""
-        return [p for layer in self.layers if layer.trainable for p in layer.params.values()]
+        return [p for layer in self._leaves() if layer.trainable for p in layer.params.values()]
 
     @property
     def non_trainable_weights(self):
         """Frozen layers' weights, then every layer's state (BatchNorm's moving statistics), as Keras lists them."""
-        return ([p for layer in self.layers if not layer.trainable for p in layer.params.values()]
-                + [s for layer in self.layers for s in layer.state.values()])
+        return ([p for layer in self._leaves() if not layer.trainable for p in layer.params.values()]
+                + [s for layer in self._leaves() for s in layer.state.values()])
 
     @on_device
     def get_weights(self):
@@ -247,12 +284,12 @@ class Network(KerasModelAPI):
 
     def count_trainable_params(self):
         """Parameters an optimizer would update: trainable weights of trainable layers (Keras' Trainable params)."""
-        return sum(int(a.size) for layer in self.layers if layer.trainable for a in layer.params.values())
+        return sum(int(a.size) for layer in self._leaves() if layer.trainable for a in layer.params.values())
 
 
 def _unique_name(layer, used):
-    base = "".join("_" + c.lower() if c.isupper() else c for c in type(layer).__name__).lstrip("_")
-    base = base.replace("2_d", "2d")
+    # Keras' snake case: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d, ReLU -> re_lu
+    base = re.sub("([a-z])([A-Z])", r"\1_\2", re.sub("(.)([A-Z][a-z]+)", r"\1_\2", type(layer).__name__)).lower()
     name, i = base, 1
     while name in used:
         name, i = f"{base}_{i}", i + 1

@@ -14,7 +14,6 @@ import zipfile
 
 import numpy
 
-from .. import layers as layers_mod
 from .. import optimizers
 from ..errors import CheckpointError
 
@@ -37,6 +36,10 @@ def save_model(model, filepath, metadata=None):
         header["compile"] = {"loss": model.loss.name, "loss_config": model.loss.get_config(),
                              "metrics": [m.name for m in model.metrics], "optimizer": model.optimizer.get_config(),
                              "iterations": model.optimizer.iterations}
+        if hasattr(model, "output_losses"):  # a graph model: one loss (or none) per output
+            header["compile"]["outputs"] = {
+                "losses": [None if l is None else [l.name, l.get_config()] for l in model.output_losses],
+                "loss_weights": model.loss_weights, "metrics": [[m.name for m in ms] for ms in model.output_metrics]}
         for i, a in enumerate(model.optimizer.variables()):
             arrays[f"opt_{i}"] = model.backend.to_host(a)
     arrays["header"] = numpy.array(json.dumps(header))
@@ -89,15 +92,15 @@ def load_model(filepath, device="auto", compile=True):
 def _rebuild(header, arrays, device, compile):
     from .sequential import Sequential
 
+    from .graph_config import layer_from_config, model_from_config
+
     cfg = header["model"]
-    layer_list = []
-    for spec in cfg["layers"]:
-        cls = getattr(layers_mod, spec["class_name"], None)
-        if cls is None:
-            raise CheckpointError(f"checkpoint uses unknown layer {spec['class_name']!r}: upgrade gpuprop")
-        layer_list.append(cls.from_config(dict(spec["config"])))
-    model = Sequential(layer_list, name=cfg.get("name"), device=device, seed=header["seed"])
-    model.build(tuple(header["input_shape"]))
+    if "nodes" in cfg:  # a functional Model
+        model = model_from_config(cfg, device=device, seed=header["seed"])
+    else:
+        layer_list = [layer_from_config(spec, device) for spec in cfg["layers"]]
+        model = Sequential(layer_list, name=cfg.get("name"), device=device, seed=header["seed"])
+        model.build(tuple(header["input_shape"]))
     n_weights = sum(1 for k in arrays if k.startswith("weight_"))
     model.set_weights([arrays[f"weight_{i}"] for i in range(n_weights)])
     model.epoch, model.step_in_epoch = header["epoch"], header["step_in_epoch"]
@@ -108,7 +111,16 @@ def _rebuild(header, arrays, device, compile):
 
         loss = losses.get(comp["loss"])
         loss.from_logits = comp.get("loss_config", {}).get("from_logits", False)
-        model.compile(optimizers.from_config(comp["optimizer"]), loss, metrics=comp["metrics"])
+        outputs = comp.get("outputs")
+        if outputs is not None:
+            loss = [None if l is None else losses.get(l[0]) for l in outputs["losses"]]
+            for l, spec in zip(loss, outputs["losses"]):
+                if l is not None:
+                    l.from_logits = spec[1].get("from_logits", False)
+            model.compile(optimizers.from_config(comp["optimizer"]), loss, loss_weights=outputs["loss_weights"],
+                          metrics=outputs["metrics"])
+        else:
+            model.compile(optimizers.from_config(comp["optimizer"]), loss, metrics=comp["metrics"])
         n_opt = sum(1 for k in arrays if k.startswith("opt_"))
         with model.backend.scope():  # the slots are written on the model's device
             model.optimizer.set_variables([arrays[f"opt_{i}"] for i in range(n_opt)])

@@ -1,0 +1,196 @@
+"""Compile settings and the loss of a graph model with one or several outputs (Keras' rules).
+
+``loss``, ``loss_weights`` and ``metrics`` may be one value (used for every
+output), a list (one per output, in order) or a dict keyed by output name
+(outputs left out get no loss). The total loss is Σ_k w_k · L_k, so output
+k's gradient is w_k · dL_k/dŷ_k. Per-output logs use Keras' names:
+``<output name>_loss`` and ``<output name>_<metric>``.
+"""
+
+from .. import config, losses
+from .. import metrics as metrics_mod
+from .. import optimizers as optimizers_mod
+
+
+def _per_output(model, value, what, default=None):
+    """``value`` spread over the outputs: one for all, a list in output order, or a dict by output name."""
+    names = model.output_names
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise ValueError(f"{what} names unknown output(s) {', '.join(map(str, unknown))}: "
+                             f"the outputs are {', '.join(names)}")
+        return [value.get(k, default) for k in names]
+    if isinstance(value, (list, tuple)) and (what != "metrics" or any(isinstance(v, (list, tuple, dict))
+                                                                       for v in value)):
+        if len(value) != len(names):
+            raise ValueError(f"{what} has {len(value)} entries but the model has {len(names)} outputs "
+                             f"({', '.join(names)}): give one per output, or a dict by output name")
+        return list(value)
+    return [value] * len(names)
+
+
+def compile(model, optimizer, loss, loss_weights, metrics, **kwargs):
+    """Keras' ``compile`` for graph models; see the module docstring."""
+    kwargs.pop("jit_compile", None)
+    if kwargs:
+        raise TypeError(f"compile got unexpected argument(s): {', '.join(kwargs)}")
+    if loss is None:
+        raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy', "
+                         "or one per output as a list or dict")
+    model.optimizer = optimizers_mod.get(optimizer)
+    model.output_losses = [None if l is None else losses.get(l).build(model.backend)
+                           for l in _per_output(model, loss, "loss")]
+    if all(l is None for l in model.output_losses):
+        raise ValueError("compile: no output has a loss; give at least one")
+    weights = _per_output(model, 1.0 if loss_weights is None else loss_weights, "loss_weights", 0.0)
+    model.loss_weights = [float(w) for w in weights]
+    per_output = _per_output(model, metrics or [], "metrics")
+    model.output_metrics = [[metrics_mod.get(m, l.name if l is not None else "") for m in
+                             (ms if isinstance(ms, (list, tuple)) else [ms] if ms else [])]
+                            for ms, l in zip(per_output, model.output_losses)]
+    model.loss = next(l for l in model.output_losses if l is not None)
+
+
+def setup(model):
+    """Fuse softmax outputs into their cross-entropy, and find the steps backprop must run."""
+    steps, backend = model._all_steps, model.backend
+    producer = {s.out: s for s in steps}
+    readers = {}
+    for s in steps:
+        for i in s.ins:
+            readers[i] = readers.get(i, 0) + 1
+    for i in model._output_ids:
+        readers[i] = readers.get(i, 0) + 1
+    fused, plan = set(), []
+    for oid, loss in zip(model._output_ids, model.output_losses):
+        if loss is None:
+            plan.append((oid, None, False))
+            continue
+        loss.build(backend)
+        prod = producer.get(oid)
+        if (prod is not None and not loss.from_logits and loss.fuses_with is not None and readers[oid] == 1
+                and getattr(prod.fn, "kind", None) == loss.fuses_with):
+            fused.add(id(prod))
+            plan.append((prod.ins[0], loss.loss_and_grad_from_logits, True))
+        elif loss.from_logits:
+            plan.append((oid, loss.loss_and_grad_from_logits, True))
+        else:
+            plan.append((oid, loss.loss_and_grad_from_output, False))
+    model._loss_plan = plan
+    model._train_plan = [s for s in steps if id(s) not in fused]
+    model._train_steps = [s.fn for s in model._train_plan]
+    needed, grad_steps = {oid for oid, fn, _ in plan if fn is not None}, []
+    for s in reversed(model._train_plan):
+        if s.out in needed:
+            grad_steps.append(s)
+            needed.update(s.ins)
+    model._grad_steps = grad_steps[::-1]
+    model._grad_sums = _grad_sums(model, {id(s.fn) for s in model._grad_steps})
+    first = next(p for p in plan if p[1] is not None)
+    model._loss_fn, model._outputs_logits = first[1], first[2]
+    if len(plan) > 1:  # the loop logs each output's loss and metrics under Keras' names
+        from .graph_training import log_metrics
+
+        model.metrics = log_metrics(model)
+    else:
+        model.metrics = model.output_metrics[0]
+    model._opt_params = None
+    model._select_trainable()  # frozen layers (and nested models) are left out of the optimizer, as in Keras
+
+
+def _grad_sums(model, ran):
+    """(layer grads, [clone grads], layer's own call ran backward) for every shared or unreached layer."""
+    owners = []
+    for s in model._all_steps:
+        if s.owner.params and all(s.owner is not o for o in owners):
+            owners.append(s.owner)
+    sums = []
+    for owner in owners:
+        clones = [c.grads for o, c in model._clones if o is owner and id(c) in ran]
+        if clones or id(owner) not in ran:
+            sums.append((owner.grads, clones, id(owner) in ran))
+    return sums
+
+
+def loss_and_grads(model, y, values, need_grads=True):
+    """(Σ_k w_k L_k, gradient per tensor id, training-form output(s)); one output costs no extra work.
+
+    With several outputs the total comes back with the per-output losses in
+    ``model._last_losses`` (device scalars, unweighted, as Keras logs them).
+    """
+    grads = [None] * model._n_tensors if need_grads else None
+    if len(model._loss_plan) == 1:
+        oid, fn, _ = model._loss_plan[0]
+        loss, g = fn(y, values[oid])
+        w = model.loss_weights[0]
+        model._last_losses = (loss,)
+        if w != 1.0:
+            loss, g = loss * w, g * w
+        if need_grads:
+            grads[oid] = g
+        return loss, grads, values[oid]
+    total, per, outs = 0.0, [], []
+    y = getattr(y, "arrays", y)  # graph_training.Arrays: one array per output
+    for k, ((oid, fn, _), w) in enumerate(zip(model._loss_plan, model.loss_weights)):
+        outs.append(values[oid])
+        if fn is None:
+            per.append(None)
+            continue
+        loss, g = fn(y[k], values[oid])
+        per.append(loss)
+        total = total + loss * w
+        if need_grads:
+            g = g * w if w != 1.0 else g
+            grads[oid] = g if grads[oid] is None else grads[oid] + g
+    model._last_losses = per
+    return total, grads, outs
+
+
+def targets(model, y):
+    """Targets as a list in output order, from an array (one output), a list or a dict by output name."""
+    names = model.output_names
+    if hasattr(y, "arrays"):
+        return list(y.arrays)
+    if isinstance(y, dict):
+        missing = [k for k, l in zip(names, model.output_losses) if l is not None and k not in y]
+        if missing:
+            raise ValueError(f"the targets lack output(s) {', '.join(missing)}: give y as a dict with keys "
+                             f"{', '.join(names)}")
+        return [y.get(k) for k in names]
+    ys = list(y) if isinstance(y, (list, tuple)) else [y]
+    if len(ys) != len(names):
+        raise ValueError(f"the model has {len(names)} outputs ({', '.join(names)}) but was given {len(ys)} "
+                         "target array(s)")
+    return ys
+
+
+def device_target(backend, loss, y):
+    """One output's targets on the device, in the dtype its loss wants."""
+    if loss is None or y is None:
+        return None
+    if loss.name == "sparse_categorical_crossentropy":
+        return backend.asarray(y).reshape(-1).astype("int64")
+    return backend.asarray(y).astype(config.floatx())
+
+
+def device_targets(model, y):
+    ys = [device_target(model.backend, l, t) for l, t in zip(model.output_losses, targets(model, y))]
+    return ys[0] if len(ys) == 1 else ys
+
+
+def predict(model, x, batch_size=32):
+    """Outputs for ``x`` (array, list or dict) batch by batch; a list (or dict) for several outputs."""
+    xs = model._inputs_as_list(x)
+    n = int(xs[0].shape[0])
+    outs = [[] for _ in model.outputs]
+    for lo in range(0, n, batch_size):
+        got = model.forward([a[lo:lo + batch_size] for a in xs], training=False)
+        for k, o in enumerate(got if model._outputs_listed else [got]):
+            outs[k].append(o)
+    xp = model.xp
+    arrays = [model.backend.to_host(xp.concatenate(o) if o else xp.zeros((0, *s))) for o, s in
+              zip(outs, model.output_shapes)]
+    if model._output_keys:
+        return dict(zip(model._output_keys, arrays))
+    return arrays if model._outputs_listed else arrays[0]
