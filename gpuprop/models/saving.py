@@ -106,8 +106,7 @@ def _rebuild(header, arrays, device, compile):
     if compile and comp:
         from .. import losses
 
-        loss = losses.get(comp["loss"])
-        loss.from_logits = comp.get("loss_config", {}).get("from_logits", False)
+        loss = losses.from_config(comp["loss"], comp.get("loss_config"))
         model.compile(optimizers.from_config(comp["optimizer"]), loss, metrics=comp["metrics"])
         n_opt = sum(1 for k in arrays if k.startswith("opt_"))
         model.optimizer.set_variables([arrays[f"opt_{i}"] for i in range(n_opt)])
