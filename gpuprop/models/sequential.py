@@ -75,10 +75,23 @@ class Sequential(Network):
         return self.forward(cast_input(self.backend, x), training=training)
 
     def save(self, filepath, metadata=None):
-        """Write architecture, weights, optimizer state and training position atomically (.npz, no pickle)."""
+        """Write the model atomically in the format its name asks for: .npz (architecture, weights, optimizer
+        state and training position; no pickle), .keras or .h5/.hdf5 (Keras' files)."""
         from .saving import save_model
 
         save_model(self, filepath, metadata)
+
+    def save_weights(self, filepath):
+        """Write the weights: .weights.h5 (Keras 3 layout), .h5/.hdf5 (Keras HDF5 layout) or .npz."""
+        from .saving import save_weights
+
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        """Read weights from a .weights.h5, .h5, .hdf5, .keras or .npz file (gpuprop's or Keras 3's)."""
+        from .saving import load_weights
+
+        load_weights(self, filepath)
 
     def get_config(self):
         return {"name": self.name, "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
