@@ -183,3 +183,17 @@ def test_a_keras_setting_gpuprop_lacks_is_named(tmp_path):
     model.save(str(tmp_path / "reg.keras"))
     with pytest.raises(CheckpointError, match="kernel_regularizer"):
         load_model(tmp_path / "reg.keras")
+
+
+def test_cli_refuses_a_checkpoint_name_before_training(tmp_path):
+    """`gpuprop train --checkpoint fm.ckpt` used to write an .npz under that name after training; now it stops first."""
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, "-m", "gpuprop", "train", "--checkpoint", str(tmp_path / "fm.ckpt"),
+                           "--data-dir", str(tmp_path / "nowhere"), "--device", "cpu"],
+                          cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "--checkpoint" in proc.stderr and ".npz" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
