@@ -2,10 +2,12 @@
 
 __version__ = "0.1.0"
 
-from . import activations, config, datasets, initializers, layers, losses, metrics, optimizers, utils  # noqa: E402
+from . import (activations, callbacks, config, datasets, initializers, layers, losses, metrics,  # noqa: E402
+               optimizers, utils)
 from .backend import available_backends, get_backend  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .models import Sequential, load_model  # noqa: E402
 
-__all__ = ["activations", "config", "datasets", "initializers", "layers", "losses", "metrics", "optimizers", "utils",
-           "models", "get_backend", "available_backends", "gradcheck", "Sequential", "load_model", "__version__"]
+__all__ = ["activations", "callbacks", "config", "datasets", "initializers", "layers", "losses", "metrics", "optimizers",
+           "utils", "models", "get_backend", "available_backends", "gradcheck", "Sequential", "load_model",
+           "__version__"]

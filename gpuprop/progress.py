@@ -16,17 +16,32 @@ def _fmt_time(seconds):
 
 
 def format_logs(logs):
-    return " - ".join(f"{k}: {v:.4f}" for k, v in logs.items())
+    return " - ".join(f"{k}: {v:.4f}" if abs(v) > 1e-3 else f"{k}: {v:.4e}" for k, v in logs.items())
+
+
+def per_unit(seconds, unit="step"):
+    """Keras' time per step: whole seconds, ms or us."""
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:.0f}s/{unit}"
+    return f"{seconds * 1e3:.0f}ms/{unit}" if seconds >= 1e-3 else f"{seconds * 1e6:.0f}us/{unit}"
+
+
+def keras_line(step, steps, wall, logs):
+    """Keras' verbose=2 line: ``8/8 - 0s - 8ms/step - accuracy: 0.5352 - loss: 0.7174``."""
+    count = f"{step:{len(str(steps))}d}/{steps}"
+    tail = f" - {format_logs(logs)}" if logs else ""
+    return f"{count} - {wall:.0f}s - {per_unit(wall / max(step, 1))}{tail}"
 
 
 class EpochProgress:
     def __init__(self, epoch, epochs, steps, verbose=1, stream=None):
+        """``epoch`` None: no 'Epoch k/N' line (evaluate, predict)."""
         self.stream = stream or sys.stdout
         self.verbose = 1 if verbose == "auto" else int(verbose)
         self.steps = steps
         tty = getattr(self.stream, "isatty", lambda: False)()
         self.live = self.verbose == 1 and tty
-        if self.verbose:
+        if self.verbose and epoch is not None:
             self.stream.write(f"Epoch {epoch + 1}/{epochs}\n")
             self.stream.flush()
 
@@ -43,9 +58,7 @@ class EpochProgress:
             return
         per_step = wall / max(step, 1)
         tail = " (interrupted)" if interrupted else ""
-        start = "\r" if self.live else ""
-        self.stream.write(f"{start}{step}/{self.steps} {self._bar(step)} {_fmt_time(wall)} "
+        self.stream.write(f"\r{step}/{self.steps} {self._bar(step)} {_fmt_time(wall)} "
                           f"{per_step * 1000:.0f}ms/step - {format_logs(logs)}{tail}\x1b[K\n"
-                          if self.live else
-                          f"{step}/{self.steps} - {_fmt_time(wall)} {per_step * 1000:.1f}ms/step - {format_logs(logs)}{tail}\n")
+                          if self.live else f"{keras_line(step, self.steps, wall, logs)}{tail}\n")
         self.stream.flush()

@@ -1,11 +1,12 @@
-"""The device-resident training loop behind ``Sequential.fit`` and ``gpuprop train``.
+"""The device-resident training loop behind ``fit``, ``evaluate`` and ``predict``, and ``gpuprop train``.
 
 The dataset moves to the device once. Shuffling (a permutation drawn on the
-device) and batch gathering happen there too. Loss and correct counts are
-summed into device scalars, so within an epoch the host waits for the device
-only when a progress display asks (every few hundred milliseconds), never per
-step. Shuffle and dropout streams are derived from (seed, epoch), which is what
-makes a resumed run reproduce an uninterrupted one.
+device) and batch gathering happen there too. Loss and metrics are summed
+into device scalars, so within an epoch the host waits for the device only
+when a progress display or a callback that reads batch logs asks, never per
+step otherwise. The shuffle and dropout streams are derived from (seed,
+epochs done) and follow the step, which is what makes a run resumed
+mid-epoch reproduce the uninterrupted one exactly.
 """
 
 import math
@@ -13,24 +14,11 @@ import signal
 import threading
 import time
 
-from . import metrics
+from . import metrics as metrics_mod
+from .callbacks import CallbackList, History
+from .callbacks.base import LazyLogs
 from .errors import TrainingError
 from .progress import EpochProgress
-
-
-class History:
-    """What ``fit`` returns: ``history`` maps 'loss', 'accuracy', 'val_*' to per-epoch lists (Keras)."""
-
-    def __init__(self):
-        self.history = {}
-        self.epoch = []
-        self.stats = []  # per epoch: wall time, samples/s, steps
-
-    def record(self, epoch, logs, stats):
-        self.epoch.append(epoch)
-        for k, v in logs.items():
-            self.history.setdefault(k, []).append(v)
-        self.stats.append(stats)
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -42,12 +30,14 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class DeviceDataset:
-    """x, y and accuracy labels resident on the model's device, in the dtypes the loss wants."""
+    """x, y and each metric's targets resident on the model's device, in the dtypes the loss wants."""
 
     def __init__(self, model, x, y, scale=None):
-        backend, xp = model.backend, model.xp
+        backend = model.backend
         from .config import floatx
 
+        if y is None:
+            raise ValueError("y is missing: pass the targets as fit(x, y) or evaluate(x, y)")
         x = backend.asarray(x)
         if scale is not None or x.dtype != floatx():
             x = x.astype(floatx())
@@ -55,16 +45,25 @@ class DeviceDataset:
             x *= scale
         self.x = x
         self.n = int(x.shape[0])
-        loss_name = model.loss.name
-        if loss_name == "sparse_categorical_crossentropy":
+        self.xp = model.xp
+        if model.loss.name == "sparse_categorical_crossentropy":
             self.y = backend.asarray(y).reshape(-1).astype("int64")
         else:
             self.y = backend.asarray(y).astype(floatx())
         if int(self.y.shape[0]) != self.n:
             raise ValueError(f"x has {self.n} samples but y has {int(self.y.shape[0])}")
-        self.labels = metrics.label_targets(xp, self.y, loss_name)
-        # integer labels are their own accuracy targets: gather them once per batch, not twice
-        self.labels_are_y = self.labels.shape == self.y.shape and loss_name == "sparse_categorical_crossentropy"
+        self._targets = {}
+
+    def targets(self, metrics):
+        """One targets array per metric, computed once per dataset (integer labels are y itself)."""
+        out = []
+        for m in metrics:
+            key = m.target_key()
+            if key not in self._targets:
+                t = m.targets(self.xp, self.y)
+                self._targets[key] = None if t is self.y else t  # None: the batch's y itself
+            out.append(self._targets[key])
+        return out
 
 
 def as_dataset(model, x, y):
@@ -92,84 +91,131 @@ class _StopFlag:
             signal.signal(signal.SIGINT, self._old)
 
 
-def fit(model, x, y=None, batch_size=32, epochs=1, verbose=1, validation_data=None, shuffle=True,
-        initial_epoch=0, initial_step=0, callbacks=(), log=None, refresh=0.3):
-    """Train ``model`` for epochs ``initial_epoch .. epochs-1``; see ``Sequential.fit``."""
-    backend, xp = model.backend, model.xp
+def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_data=None, validation_freq=1,
+        shuffle=True, initial_epoch=0, steps_per_epoch=None, callbacks=None, log=None, refresh=0.3,
+        validation_batch_size=None):
+    """Train epochs ``initial_epoch .. epochs-1`` (Keras); the first one finishes a partial epoch if any.
+
+    ``model.epoch`` / ``model.step_in_epoch`` count epochs and steps done over
+    the model's whole life (they seed the shuffle and dropout streams and are
+    saved in checkpoints); the epoch numbers shown and passed to callbacks
+    are this call's, as in Keras.
+    """
     data = as_dataset(model, x, y)
     val = as_dataset(model, *validation_data) if validation_data is not None else None
-    history = History()
     steps = math.ceil(data.n / batch_size)
-    dropouts = [s for s in model._train_steps if hasattr(s, "rate") and hasattr(s, "rng")]
+    if steps_per_epoch is not None:
+        if not 1 <= steps_per_epoch <= steps:
+            raise ValueError(f"steps_per_epoch={steps_per_epoch} but {data.n} samples make {steps} batches of "
+                             f"{batch_size}: pass steps_per_epoch between 1 and {steps}")
+        steps = int(steps_per_epoch)
+    if model.step_in_epoch >= steps:  # a checkpoint taken after an epoch's last step: that epoch is done
+        model.epoch, model.step_in_epoch = model.epoch + 1, 0
+    history = History()  # last, as in Keras: it records the logs after other callbacks added to them
+    user = list(callbacks) if isinstance(callbacks, (list, tuple)) else [] if callbacks is None else [callbacks]
+    cbs = CallbackList([*user, history], model, {"verbose": verbose, "epochs": epochs, "steps": steps})
+    model.stop_training = False
+    logs = None
     with _StopFlag() as stop:
+        cbs.call("on_train_begin", None)
         for epoch in range(initial_epoch, epochs):
-            first = initial_step if epoch == initial_epoch else 0
-            if first >= steps:  # a checkpoint taken after the epoch's last step: that epoch is done
-                model.epoch, model.step_in_epoch = epoch + 1, 0
-                continue
-            perm = backend.permutation((model.seed, epoch), data.n) if shuffle else None
-            for i, layer in enumerate(dropouts):
-                layer.rng = backend.rng((model.seed, epoch, i + 1))
+            cbs.call("on_epoch_begin", epoch, None)
             bar = EpochProgress(epoch, epochs, steps, verbose, log)
-            loss_sum = xp.zeros((), dtype="float64")
-            correct = xp.zeros((), dtype="float64")
-            bad_step = xp.full((), -1, dtype="int64") if backend.is_gpu else None
-            seen = 0
-            backend.synchronize()
-            t0 = last_read = time.perf_counter()
-            for step in range(first, steps):
-                lo = step * batch_size
-                hi = min(lo + batch_size, data.n)
-                if perm is not None:
-                    idx = perm[lo:hi]
-                    xb, yb = xp.take(data.x, idx, axis=0), xp.take(data.y, idx, axis=0)
-                    lb = yb if data.labels_are_y else xp.take(data.labels, idx, axis=0)
-                else:
-                    xb, yb, lb = data.x[lo:hi], data.y[lo:hi], data.labels[lo:hi]
-                loss, out = model.train_step(xb, yb)
-                nb = hi - lo
-                loss_sum += loss * nb
-                if model.metrics:
-                    correct += metrics.correct_count(xp, out, lb, model.loss.name, model._outputs_logits)
-                seen += nb
-                model.step_in_epoch = step + 1
-                if bad_step is None:
-                    if not math.isfinite(loss):
-                        _raise_nonfinite(epoch, step, model)
-                else:
-                    bad_step = xp.where((bad_step < 0) & ~xp.isfinite(loss), step, bad_step)
-                now = time.perf_counter()
-                if bar.live and now - last_read >= refresh:
-                    last_read = now
-                    _check_bad(bad_step, epoch, model)
-                    bar.update(step + 1, _logs(loss_sum, correct, seen, model))
-                if stop.requested:
-                    break
-            backend.synchronize()
-            wall = time.perf_counter() - t0
-            _check_bad(bad_step, epoch, model)
+            first = model.step_in_epoch
+            acc, wall = train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh)
+            logs = acc.result()
             if stop.requested and model.step_in_epoch < steps:
-                bar.close(model.step_in_epoch, _logs(loss_sum, correct, max(seen, 1), model), wall, interrupted=True)
-                raise TrainingInterrupted(epoch, model.step_in_epoch, history)
-            logs = _logs(loss_sum, correct, seen, model)
-            if val is not None:
-                logs.update({"val_" + k: v for k, v in evaluate(model, val, batch_size=max(batch_size, 256)).items()})
-            model.epoch, model.step_in_epoch = epoch + 1, 0
-            stats = {"time": wall, "samples_per_sec": seen / wall if wall > 0 else float("inf"), "steps": steps - first}
-            history.record(epoch, logs, stats)
+                bar.close(model.step_in_epoch, logs, wall, interrupted=True)
+                raise TrainingInterrupted(model.epoch, model.step_in_epoch, history)
+            if val is not None and _validate_now(epoch, validation_freq):
+                val_logs = evaluate(model, val, batch_size=validation_batch_size or max(batch_size, 256), callbacks=cbs)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
+            model.epoch, model.step_in_epoch = model.epoch + 1, 0
+            stats = {"time": wall, "samples_per_sec": acc.seen / wall if wall > 0 else float("inf"),
+                     "steps": steps - first}
             bar.close(steps, logs, wall)
-            for cb in callbacks:
-                cb(epoch, logs, stats)
+            history.stats.append(stats)
+            cbs.set_stats(stats)
+            cbs.call("on_epoch_end", epoch, logs)
             if stop.requested:  # Ctrl-C came during the epoch's last step: the epoch is complete
-                raise TrainingInterrupted(epoch + 1, 0, history)
+                raise TrainingInterrupted(model.epoch, 0, history)
+            if model.stop_training:
+                break
+        cbs.call("on_train_end", logs)
+    model.history = history
     return history
 
 
-def _logs(loss_sum, correct, seen, model):
-    logs = {"loss": float(loss_sum) / seen}
-    if model.metrics:
-        logs["accuracy"] = float(correct) / seen
-    return logs
+def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh):
+    """Steps ``model.step_in_epoch .. steps-1`` of epoch ``model.epoch``; returns (device sums, wall seconds)."""
+    backend, xp = model.backend, model.xp
+    first = model.step_in_epoch
+    perm = backend.permutation((model.seed, model.epoch), data.n) if shuffle else None
+    seed_dropout(model, model.epoch, first, batch_size)
+    metric_list = model.metrics
+    targets = data.targets(metric_list)
+    acc = metrics_mod.Accumulator(xp, metric_list, model._outputs_logits)
+    batch_begin, batch_end = cbs.wants("on_train_batch_begin"), cbs.wants("on_train_batch_end")
+    bad_step = xp.full((), -1, dtype="int64") if backend.is_gpu else None
+    backend.synchronize()
+    t0 = last_read = time.perf_counter()
+    for step in range(first, steps):
+        if batch_begin:
+            cbs.call("on_train_batch_begin", step, None)
+        lo, hi = step * batch_size, min((step + 1) * batch_size, data.n)
+        idx = perm[lo:hi] if perm is not None else slice(lo, hi)
+        xb, yb = _rows(xp, data.x, idx), _rows(xp, data.y, idx)
+        loss, out = model.train_step(xb, yb)
+        acc.add(loss, out, [yb if t is None else _rows(xp, t, idx) for t in targets], hi - lo)
+        model.step_in_epoch = step + 1
+        if bad_step is None:
+            if not math.isfinite(loss) and not _stops_on_nan(cbs):
+                _raise_nonfinite(model.epoch, step, model)
+        else:
+            bad_step = xp.where((bad_step < 0) & ~xp.isfinite(loss), step, bad_step)
+        if batch_end:
+            cbs.call("on_train_batch_end", step, LazyLogs(acc.result))
+        now = time.perf_counter()
+        if bar.live and now - last_read >= refresh:
+            last_read = now
+            _check_bad(bad_step, model.epoch, model)
+            bar.update(step + 1, acc.result())
+        if stop.requested or model.stop_training:
+            break
+    backend.synchronize()
+    if not model.stop_training:
+        _check_bad(bad_step, model.epoch, model)
+    return acc, time.perf_counter() - t0
+
+
+def _rows(xp, a, idx):
+    return a[idx] if isinstance(idx, slice) else xp.take(a, idx, axis=0)
+
+
+def seed_dropout(model, epoch, step, batch_size):
+    """Seed each dropout layer's stream from (seed, epoch, layer), then replay the masks of steps already done.
+
+    Mid-epoch (a resumed run) the masks of the first ``step`` batches are
+    drawn and dropped, so step ``step`` draws exactly what it would have
+    drawn in the uninterrupted run.
+    """
+    backend = model.backend
+    dropouts = [s for s in model._train_steps if hasattr(s, "rate") and hasattr(s, "rng")]
+    for i, layer in enumerate(dropouts):
+        layer.rng = backend.rng((model.seed, epoch, i + 1))
+        if step and layer.rate > 0:
+            layer.skip_batches(step, batch_size)
+
+
+def _stops_on_nan(cbs):
+    return any(type(cb).__name__ == "TerminateOnNaN" for cb in cbs.callbacks)
+
+
+def _validate_now(epoch, freq):
+    """Keras' validation_freq: every ``freq`` epochs, or at the (1-based) epochs listed."""
+    if isinstance(freq, int):
+        return (epoch + 1) % freq == 0
+    return epoch + 1 in freq
 
 
 def _check_bad(bad_step, epoch, model):
@@ -185,26 +231,54 @@ def _raise_nonfinite(epoch, step, model):
     )
 
 
-def evaluate(model, data, batch_size=256):
-    """Mean loss (and accuracy) over ``data`` (a DeviceDataset) without training."""
+def evaluate(model, data, batch_size=256, verbose=0, callbacks=None, log=None):
+    """Mean loss and metrics over ``data`` (a DeviceDataset) without training, as a logs dict."""
     xp = model.xp
-    loss_sum = xp.zeros((), dtype="float64")
-    correct = xp.zeros((), dtype="float64")
-    for lo in range(0, data.n, batch_size):
-        hi = min(lo + batch_size, data.n)
+    cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(callbacks, model, {})
+    metric_list = model.metrics
+    targets = data.targets(metric_list)
+    acc = metrics_mod.Accumulator(xp, metric_list, model._outputs_logits)
+    steps = math.ceil(data.n / batch_size)
+    bar = EpochProgress(None, None, steps, verbose, log)
+    batch_begin, batch_end = cbs.wants("on_test_batch_begin"), cbs.wants("on_test_batch_end")
+    cbs.call("on_test_begin", None)
+    t0 = time.perf_counter()
+    for step in range(steps):
+        if batch_begin:
+            cbs.call("on_test_batch_begin", step, None)
+        lo, hi = step * batch_size, min((step + 1) * batch_size, data.n)
         loss, out = model.test_step(data.x[lo:hi], data.y[lo:hi])
-        loss_sum += loss * (hi - lo)
-        if model.metrics:
-            correct += metrics.correct_count(xp, out, data.labels[lo:hi], model.loss.name, model._outputs_logits)
-    return _logs(loss_sum, correct, data.n, model)
+        acc.add(loss, out, [data.y[lo:hi] if t is None else t[lo:hi] for t in targets], hi - lo)
+        if batch_end:
+            cbs.call("on_test_batch_end", step, LazyLogs(acc.result))
+    logs = acc.result()
+    bar.close(steps, logs, time.perf_counter() - t0)
+    cbs.call("on_test_end", logs)
+    return logs
 
 
-def predict(model, x, batch_size=256):
+def predict(model, x, batch_size=256, verbose=0, callbacks=None, log=None):
     """Model outputs for ``x`` as one host NumPy array, computed batch by batch on the device."""
     from .models.network import cast_input
 
     xp = model.xp
-    outs = [model.forward(cast_input(model.backend, x[lo:lo + batch_size]), training=False)
-            for lo in range(0, int(x.shape[0]), batch_size)]
+    cbs = CallbackList(callbacks, model, {})
+    n = int(x.shape[0])
+    steps = math.ceil(n / batch_size)
+    bar = EpochProgress(None, None, steps, verbose, log)
+    want_begin, want_end = cbs.wants("on_predict_batch_begin"), cbs.wants("on_predict_batch_end")
+    cbs.call("on_predict_begin", None)
+    t0 = time.perf_counter()
+    outs = []
+    for step in range(steps):
+        if want_begin:
+            cbs.call("on_predict_batch_begin", step, None)
+        xb = cast_input(model.backend, x[step * batch_size:(step + 1) * batch_size])
+        outs.append(model.forward(xb, training=False))
+        if want_end:
+            cbs.call("on_predict_batch_end", step, {"outputs": outs[-1]})
     out = xp.concatenate(outs) if outs else xp.zeros((0, *model.output_shape))
-    return model.backend.to_host(out)
+    host = model.backend.to_host(out)
+    bar.close(steps, {}, time.perf_counter() - t0)
+    cbs.call("on_predict_end", None)
+    return host

@@ -122,7 +122,7 @@ def predict(checkpoint, files, device, dataset, invert, as_json):
         if x.size and float(numpy.nanmax(x)) > 1.5:
             click.echo(f"note: {path} holds values up to {float(numpy.nanmax(x)):g}, but the model was trained on "
                        "pixels in [0, 1]: save uint8 pixels or divide by 255", err=True)
-        probs = model.predict(x, batch_size=256)
+        probs = model.predict(x, batch_size=256, verbose=0)
         for name, p in zip(names, probs):
             k = int(numpy.argmax(p))
             row = {"input": name, "class": k, "probability": float(p[k]), "probabilities": [float(v) for v in p]}

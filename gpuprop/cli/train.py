@@ -148,8 +148,9 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
         final = {"val_" + k: v for k, v in evaluate(model, val_data, batch_size=max(batch_size, 256)).items()}
     else:
         try:
+            # --epochs is the total, as Keras' initial_epoch makes it: continue from the epochs already done
             history = model.fit(train_data, validation_data=(val_data, None), batch_size=batch_size, epochs=epochs,
-                                verbose=0 if quiet else 1, callbacks=[after_epoch], log=out)
+                                initial_epoch=model.epoch, verbose=0 if quiet else 1, callbacks=[after_epoch], log=out)
         except TrainingInterrupted as stop:
             _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs, batch_size, device)
         final = {k: v[-1] for k, v in history.history.items()}

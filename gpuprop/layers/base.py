@@ -24,12 +24,13 @@ class Layer:
         if kwargs.get("batch_input_shape") is not None:
             input_shape = tuple(kwargs.pop("batch_input_shape"))[1:]
         kwargs.pop("batch_input_shape", None)
-        kwargs.pop("trainable", None)
+        trainable = kwargs.pop("trainable", True)
         if kwargs:
             raise TypeError(f"{type(self).__name__} got unexpected argument(s): {', '.join(kwargs)}")
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.name = name
         self.dtype = dtype
+        self.trainable = bool(trainable)  # False: the optimizer leaves the weights alone (from the next compile)
         self.params = {}
         self.grads = {}
         self.state = {}
@@ -110,6 +111,8 @@ class Layer:
     def get_config(self):
         """Constructor arguments as plain JSON values; ``from_config`` inverts it."""
         cfg = {"name": self.name}
+        if not self.trainable:
+            cfg["trainable"] = False
         if self.input_shape is not None:
             cfg["input_shape"] = list(self.input_shape)
         if self.activation is not None:

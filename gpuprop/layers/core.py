@@ -54,8 +54,10 @@ class Dropout(Layer):
     """Inverted dropout, active only in training: y = x · m / (1 − rate), m ~ Bernoulli(1 − rate).
 
     Backward: dx = dy · m / (1 − rate). At inference y = x, so no rescaling is needed.
-    The mask comes from the model's device generator (``self.rng``), which the
-    training loop seeds per epoch so that runs are reproducible.
+    The mask comes from the layer's device generator (``self.rng``), which the
+    training loop seeds per epoch and advances with the step
+    (``skip_batches``), so a run resumed mid-epoch draws what the
+    uninterrupted one drew.
     """
 
     def __init__(self, rate, seed=None, **kwargs):
@@ -80,6 +82,12 @@ class Dropout(Layer):
         self._mask = mask.astype(x.dtype)
         self._mask *= 1.0 / keep
         return x * self._mask
+
+    def skip_batches(self, n, batch_size):
+        """Draw and drop the masks of ``n`` full training batches (as ``forward`` draws them)."""
+        shape = (batch_size, *self.input_shape)
+        for _ in range(n):
+            self.rng.random(shape, dtype=self.dtype)
 
     def backward(self, dy):
         if self._mask is None:

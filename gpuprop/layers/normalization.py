@@ -16,6 +16,10 @@ class BatchNormalization(Layer):
     Backward (training, m elements per channel): dγ = Σ dy·x̂, dβ = Σ dy,
     dx = (γ/σ)/m · (m·dy − Σ dy − x̂·Σ dy·x̂).
     Weights: gamma, beta (trainable), moving_mean, moving_variance (state).
+
+    A frozen layer (``trainable=False``) runs in inference mode even in
+    training, as Keras does: y = a·x + b with a = γ/√(moving_var + ε), so
+    dx = a·dy, dγ = Σ dy·x̂, dβ = Σ dy (not applied: the layer is frozen).
     """
 
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True, beta_initializer="zeros",
@@ -57,12 +61,14 @@ class BatchNormalization(Layer):
         xp = self.xp
         gamma = self.params.get("gamma")
         beta = self.params.get("beta")
-        if not training:
+        if not training or not self.trainable:
             inv_std = 1.0 / xp.sqrt(self.state["moving_variance"] + self.epsilon)
             a = inv_std if gamma is None else gamma * inv_std
             b = -self.state["moving_mean"] * a
             if beta is not None:
                 b += beta
+            # a frozen layer inside a training step keeps what its (inference-form) backward needs
+            self._kept = ("inference", x, inv_std, a) if training else None
             return x * a.reshape(self._bshape) + b.reshape(self._bshape)
         if self._axis == x.ndim - 1:  # channels last: a (m, C) view, per-channel vectors broadcast as is
             x2 = x.reshape(-1, x.shape[-1])
@@ -91,6 +97,11 @@ class BatchNormalization(Layer):
 
     def backward(self, dy):
         xp = self.xp
+        if self._kept is None:
+            raise RuntimeError(f"{self.name or 'BatchNormalization'}: backward needs a forward(training=True) "
+                               "just before it (an inference forward keeps nothing to differentiate)")
+        if isinstance(self._kept[0], str):
+            return self._backward_inference(dy)
         xhat, inv_std = self._kept
         self._kept = None
         gamma = self.params.get("gamma")
@@ -118,6 +129,18 @@ class BatchNormalization(Layer):
         dy -= xhat
         dy *= scale.reshape(bshape)
         return dy.reshape(shape)
+
+    def _backward_inference(self, dy):
+        """Backward of y = a·x + b with the moving statistics (a frozen layer in training)."""
+        _, x, inv_std, a = self._kept
+        self._kept = None
+        axes = tuple(i for i in range(dy.ndim) if i != self._axis)
+        if "gamma" in self.params:
+            xhat = (x - self.state["moving_mean"].reshape(self._bshape)) * inv_std.reshape(self._bshape)
+            self.grads["gamma"][...] = (dy * xhat).sum(axis=axes)
+        if self.center:
+            self.grads["beta"][...] = dy.sum(axis=axes)
+        return dy * a.reshape(self._bshape) if self.need_input_grad else None
 
     def get_config(self):
         cfg = super().get_config()

@@ -1,23 +1,34 @@
-"""The low-level model: a list of layers, one forward, one backward, one step.
+"""The model base class: Keras' model API (compile, fit, evaluate, predict,
+save, training position, trainable) over layers, one forward, one backward,
+one step.
 
-``train_step`` below is backpropagation in full: run the layers forward,
-take the loss and its gradient, run the layers backward in reverse order
-(each turns dL/d(output) into dL/d(input) and fills its parameter gradients),
-then let the optimizer update every parameter in place.
+Every model kind (``Sequential``, graph models) subclasses ``Network`` and
+inherits the whole Keras API; a graph model overrides ``build``, ``forward``
+and ``backward``. ``train_step`` below is backpropagation in full: run the
+layers forward, take the loss and its gradient, run the layers backward in
+reverse order (each turns dL/d(output) into dL/d(input) and fills its
+parameter gradients), then let the optimizer update every trainable
+parameter in place.
 """
 
-from .. import config, initializers, losses, metrics
+from .. import config, initializers, losses
+from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend
 from ..layers import fused
 from ..layers.base import Layer
 from . import packing
+from .keras_api import KerasModelAPI
 
 
-class Network:
-    """Layers on one backend. ``device`` is 'auto', 'cpu', 'gpu', 'gpu:N' or a Backend."""
+class Network(KerasModelAPI):
+    """Layers on one backend. ``device`` is 'auto', 'cpu', 'gpu', 'gpu:N' or a Backend.
 
-    def __init__(self, layers=None, device="auto", seed=None, name=None):
+    Built (weights created) as soon as the first layer knows its input shape,
+    as Keras does; otherwise at the first ``fit``/``predict``/``build``.
+    """
+
+    def __init__(self, layers=None, device="auto", seed=None, name=None, trainable=True):
         self.layers = []
         self.backend = get_backend(device)
         self.xp = self.backend.xp
@@ -27,15 +38,34 @@ class Network:
         self.optimizer = None
         self.loss = None
         self.metrics = []
+        self.epoch = 0  # epochs completed, and steps completed within the current one (exact resume)
+        self.step_in_epoch = 0
+        self.metadata = {}  # free-form, saved in checkpoints (the CLI records dataset and batch size)
+        self.stop_training = False
+        self.history = None
+        self._trainable = bool(trainable)
         for layer in layers or []:
-            self.add(layer)
+            self._check_layer(layer)
+            self.layers.append(layer)
+        if self.layers and self.layers[0].input_shape is not None:
+            self.build()
 
-    def add(self, layer):
+    def _check_layer(self, layer):
         if not isinstance(layer, Layer):
             raise TypeError(f"expected a gpuprop layer, got {type(layer).__name__}")
-        if self.built:
-            raise RuntimeError("cannot add layers to a model that is already built")
+        if not self._trainable:
+            layer.trainable = False
+
+    def add(self, layer):
+        """Append ``layer``; a built model builds it at once on its current output shape (Keras)."""
+        self._check_layer(layer)
         self.layers.append(layer)
+        if self.built:
+            self._name_layer(layer, {other.name for other in self.layers[:-1]})
+            self.output_shape = layer.build(self.output_shape, self.backend, self._rng)
+            self._link()
+        elif self.layers[0].input_shape is not None:
+            self.build()
 
     # --- building ---------------------------------------------------------------
     def build(self, input_shape=None):
@@ -45,17 +75,28 @@ class Network:
         shape = self.layers[0].input_shape if input_shape is None else tuple(input_shape)
         if shape is None:
             raise ValueError("the model does not know its input shape: pass input_shape= to the first layer")
-        rng = initializers.host_rng(self.seed)  # host draws: same weights on every backend
+        self._rng = initializers.host_rng(self.seed)  # host draws: same weights on every backend
         used = set()
-        for i, layer in enumerate(self.layers):
-            if layer.name is None or layer.name in used:
-                layer.name = _unique_name(layer, used)
+        for layer in self.layers:
+            self._name_layer(layer, used)
             used.add(layer.name)
-            shape = layer.build(shape, self.backend, rng)
+            shape = layer.build(shape, self.backend, self._rng)
+        self.output_shape = shape
+        self.built = True
+        self._link()
+
+    @staticmethod
+    def _name_layer(layer, used):
+        if layer.name is None or layer.name in used:
+            layer.name = _unique_name(layer, used)
+
+    def _link(self):
+        """After (re)building: input-gradient needs, fused steps, packed parameters, training setup."""
+        below_weights = True
         for layer in self.layers:  # nobody reads dL/dx below the first weights: skip that work
-            layer.need_input_grad = False
+            layer.need_input_grad = not below_weights
             if layer.params:
-                break
+                below_weights = False
         self._steps = fused.fuse([s for layer in self.layers
                                   for s in ((layer, layer.activation) if layer.activation else (layer,))])
         self.packed = packing.pack(self.layers, self.backend)
@@ -64,12 +105,14 @@ class Network:
         else:
             self.params = [p for layer in self.layers for p in layer.params.values()]
             self.grads = [layer.grads[k] for layer in self.layers for k in layer.params]
-        self.output_shape = shape
-        self.built = True
         self._setup_training()
 
     def _setup_training(self):
-        """Fuse the last activation into the loss when they pair (softmax + cross-entropy)."""
+        """Fuse the last activation into the loss when they pair (softmax + cross-entropy); pick what trains.
+
+        Layers with ``trainable=False`` at this moment are left out of the
+        optimizer: changing ``trainable`` takes effect at the next compile, as in Keras.
+        """
         if not self.built or self.loss is None:
             return
         last = self._steps[-1]
@@ -81,7 +124,15 @@ class Network:
         else:
             self._loss_fn = self.loss.loss_and_grad_from_output
         self._outputs_logits = fuse or self.loss.from_logits
-        self.optimizer.build(self.params, self.backend, packed=self.packed)
+        self.metrics = [m.bind(self.loss.name) for m in self.metrics]
+        if all(layer.trainable for layer in self.layers):
+            self._opt_params, self._opt_grads, packed = self.params, self.grads, self.packed
+        else:
+            live = [(layer, k) for layer in self.layers if layer.trainable for k in layer.params]
+            self._opt_params = [layer.params[k] for layer, k in live]
+            self._opt_grads = [layer.grads[k] for layer, k in live]
+            packed = None
+        self.optimizer.build(self._opt_params, self.backend, packed=packed)
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         """Choose optimizer, loss and metrics (strings or objects), as Keras' ``compile``."""
@@ -89,7 +140,7 @@ class Network:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = losses.get(loss).build(self.backend)
-        self.metrics = [metrics_name(m) for m in (metrics or [])]
+        self.metrics = [metrics_mod.get(m, self.loss.name) for m in (metrics or [])]
         self._setup_training()
 
     # --- the math ------------------------------------------------------------------
@@ -114,7 +165,7 @@ class Network:
             out = step.forward(out, training=True)
         loss, grad = self._loss_fn(y, out)
         self.backward(grad)
-        self.optimizer.apply_gradients(self.params, self.grads)
+        self.optimizer.apply_gradients(self._opt_params, self._opt_grads)
         return loss, out
 
     def test_step(self, x, y):
@@ -126,6 +177,17 @@ class Network:
         return loss, out
 
     # --- weights ---------------------------------------------------------------------
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """Freezes (or unfreezes) every layer, as Keras' ``model.trainable``; takes effect at the next compile."""
+        self._trainable = bool(value)
+        for layer in self.layers:
+            layer.trainable = self._trainable
+
     def get_weights(self):
         """Every layer's weights as host NumPy arrays, in Keras order and layout."""
         return [w for layer in self.layers for w in layer.get_weights()]
@@ -143,26 +205,9 @@ class Network:
     def count_params(self):
         return sum(layer.count_params() for layer in self.layers)
 
-    def summary(self, print_fn=print):
-        """Print a Keras-style table of layers, output shapes and parameter counts."""
-        if not self.built:
-            self.build()
-        rows = [(f"{layer.name} ({type(layer).__name__})", str((None, *layer.output_shape)), str(layer.count_params()))
-                for layer in self.layers]
-        widths = [max(len(h), *(len(r[i]) for r in rows)) + 2 for i, h in enumerate(("Layer (type)", "Output Shape", "Param #"))]
-        line = "".join(h.ljust(w) for h, w in zip(("Layer (type)", "Output Shape", "Param #"), widths))
-        rule = "=" * len(line)
-        out = [f'Model: "{self.name}" on {self.backend.describe()}', rule, line, rule]
-        out += ["".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
-        out += [rule, f"Total params: {self.count_params():,}"]
-        print_fn("\n".join(out))
-
-
-def metrics_name(m):
-    name = str(m).lower()
-    if name not in metrics.KNOWN:
-        raise ValueError(f"unknown metric {m!r}: use one of {', '.join(sorted(metrics.KNOWN))}")
-    return "accuracy" if name in ("acc", "accuracy") else name
+    def count_trainable_params(self):
+        """Parameters an optimizer would update: trainable weights of trainable layers (Keras' Trainable params)."""
+        return sum(int(a.size) for layer in self.layers if layer.trainable for a in layer.params.values())
 
 
 def _unique_name(layer, used):

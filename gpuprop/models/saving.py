@@ -183,7 +183,7 @@ def _save_npz(model, filepath, metadata):
     arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
     if model.optimizer is not None:
         header["compile"] = {"loss": model.loss.name, "loss_config": model.loss.get_config(),
-                             "metrics": model.metrics, "optimizer": model.optimizer.get_config(),
+                             "metrics": [m.name for m in model.metrics], "optimizer": model.optimizer.get_config(),
                              "iterations": model.optimizer.iterations}
         for i, a in enumerate(model.optimizer.variables()):
             arrays[f"opt_{i}"] = model.backend.to_host(a)

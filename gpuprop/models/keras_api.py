@@ -1,0 +1,147 @@
+"""Keras' model methods (fit, evaluate, predict, the *_on_batch trio, save, summary), shared by every model kind.
+
+``Network`` inherits these; they need from it only ``build``, ``forward``,
+``train_step``, ``test_step``, ``layers`` and the compile state.
+"""
+
+from .. import training
+
+
+class KerasModelAPI:
+    def _ensure_built(self, x, need_compile=True):
+        if not self.built:
+            self.build(self.layers[0].input_shape or tuple(x.shape[1:]))
+        if need_compile and self.optimizer is None:
+            raise RuntimeError("compile the model before training or evaluating it: "
+                               "model.compile(optimizer, loss, metrics=[...])")
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
+            validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
+            steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1, log=None):
+        """Train ``epochs - initial_epoch`` epochs on every call, as Keras; returns a ``History``.
+
+        A model stopped mid-epoch (Ctrl-C, or loaded from such a checkpoint)
+        finishes that epoch first, exactly as the uninterrupted run would have.
+        ``callbacks``: ``gpuprop.callbacks.Callback`` objects, Keras-style
+        objects with ``on_*`` methods, or functions ``f(epoch, logs, stats)``
+        run after each epoch. ``log``: the stream for progress lines (gpuprop's).
+        """
+        if class_weight is not None or sample_weight is not None:
+            raise NotImplementedError("class_weight and sample_weight are not supported yet: "
+                                      "train without them (or repeat samples to weight them)")
+        if validation_steps is not None:
+            raise NotImplementedError("validation_steps is not supported yet: pass a smaller validation_data")
+        from ..callbacks.base import CallbackList
+
+        CallbackList(callbacks, self, {})  # a wrong callback fails here, before any training
+        self._ensure_built(x)
+        if validation_split and validation_data is None:
+            if not 0 < validation_split < 1:
+                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
+            if isinstance(x, training.DeviceDataset):
+                raise ValueError("validation_split needs arrays: pass validation_data with a DeviceDataset")
+            cut = int(x.shape[0] * (1.0 - validation_split))  # Keras takes the last fraction, before shuffling
+            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
+        if validation_data is not None and len(validation_data) != 2:
+            raise ValueError("validation_data must be (x_val, y_val); sample weights are not supported yet")
+        return training.fit(self, x, y, batch_size=batch_size or 32, epochs=epochs, verbose=verbose,
+                            validation_data=validation_data, validation_freq=validation_freq, shuffle=shuffle,
+                            initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
+                            log=log, validation_batch_size=validation_batch_size)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
+                 callbacks=None, return_dict=False, log=None):
+        """Loss (and metrics) over (x, y): a float, ``[loss, *metrics]``, or a dict with ``return_dict``."""
+        if sample_weight is not None or steps is not None:
+            raise NotImplementedError("sample_weight and steps are not supported yet: evaluate without them")
+        self._ensure_built(x)
+        logs = training.evaluate(self, training.as_dataset(self, x, y), batch_size=batch_size or 32,
+                                 verbose=verbose, callbacks=callbacks, log=log)
+        return logs if return_dict else _as_list(logs)
+
+    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, log=None):
+        """Model outputs (probabilities after softmax) as a host NumPy array."""
+        if steps is not None:
+            raise NotImplementedError("steps is not supported yet: pass the samples to predict")
+        self._ensure_built(x, need_compile=False)
+        return training.predict(self, x, batch_size=batch_size or 32, verbose=verbose, callbacks=callbacks, log=log)
+
+    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
+        """One gradient step on this batch; the loss (and metrics) on it as Keras returns them."""
+        if class_weight is not None or sample_weight is not None:
+            raise NotImplementedError("class_weight and sample_weight are not supported yet")
+        self._ensure_built(x)
+        data = training.DeviceDataset(self, x, y)
+        from ..metrics import Accumulator
+
+        acc = Accumulator(self.xp, self.metrics, self._outputs_logits)
+        loss, out = self.train_step(data.x, data.y)
+        acc.add(loss, out, [data.y if t is None else t for t in data.targets(self.metrics)], data.n)
+        logs = acc.result()
+        return logs if return_dict else _as_list(logs)
+
+    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
+        """Loss (and metrics) on this batch, without updating anything."""
+        if sample_weight is not None:
+            raise NotImplementedError("sample_weight is not supported yet")
+        self._ensure_built(x)
+        logs = training.evaluate(self, training.DeviceDataset(self, x, y), batch_size=max(int(x.shape[0]), 1))
+        return logs if return_dict else _as_list(logs)
+
+    def predict_on_batch(self, x):
+        """Outputs for this one batch as a host NumPy array."""
+        self._ensure_built(x, need_compile=False)
+        return self.backend.to_host(self(x))
+
+    def __call__(self, x, training=False):
+        self._ensure_built(x, need_compile=False)
+        return self.forward(training_input(self, x), training=training)
+
+    def save(self, filepath, metadata=None):
+        """Write the model atomically in the format its name asks for: .npz (architecture, weights, optimizer
+        state and training position; no pickle), .keras or .h5/.hdf5 (Keras' files)."""
+        from .saving import save_model
+
+        save_model(self, filepath, metadata)
+
+    def save_weights(self, filepath):
+        """Write the weights: .weights.h5 (Keras 3 layout), .h5/.hdf5 (Keras HDF5 layout) or .npz."""
+        from .saving import save_weights
+
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        """Read weights from a .weights.h5, .h5, .hdf5, .keras or .npz file (gpuprop's or Keras 3's)."""
+        from .saving import load_weights
+
+        load_weights(self, filepath)
+
+    def summary(self, print_fn=print):
+        """Print a Keras-style table of layers, output shapes and parameter counts."""
+        if not self.built:
+            self.build()
+        heads = ("Layer (type)", "Output Shape", "Param #")
+        rows = [(f"{layer.name} ({type(layer).__name__})", str((None, *layer.output_shape)), str(layer.count_params()))
+                for layer in self.layers]
+        widths = [max(len(h), *(len(r[i]) for r in rows)) + 2 for i, h in enumerate(heads)]
+        line = "".join(h.ljust(w) for h, w in zip(heads, widths))
+        rule = "=" * len(line)
+        out = [f'Model: "{self.name}" on {self.backend.describe()}', rule, line, rule]
+        out += ["".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
+        total, trainable = self.count_params(), self.count_trainable_params()
+        out += [rule, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                f"Non-trainable params: {total - trainable:,}"]
+        print_fn("\n".join(out))
+
+
+def _as_list(logs):
+    """Keras' non-dict result: the loss alone, or ``[loss, *metrics]``."""
+    if len(logs) == 1:
+        return logs["loss"]
+    return [logs["loss"], *(v for k, v in logs.items() if k != "loss")]
+
+
+def training_input(model, x):
+    from .network import cast_input
+
+    return cast_input(model.backend, x)
