@@ -79,9 +79,9 @@ def compile_config(model, legacy=False):
     if legacy:
         return {"optimizer_config": {"class_name": optimizer["class_name"], "config": cfg},
                 "loss": {"class_name": loss_cfg["class_name"], "config": loss_cfg["config"]},
-                "metrics": list(model.metrics) or None, "loss_weights": None, "weighted_metrics": None}
+                "metrics": [m.name for m in model.metrics] or None, "loss_weights": None, "weighted_metrics": None}
     return {"optimizer": optimizer,
-            "loss": loss_cfg, "metrics": list(model.metrics) or None, "loss_weights": None,
+            "loss": loss_cfg, "metrics": [m.name for m in model.metrics] or None, "loss_weights": None,
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
 
 
@@ -161,6 +161,13 @@ def sequential_from_config(cfg, device="auto"):
     return model
 
 
+def _metric_name(entry):
+    """A metric as compile takes it: Keras writes names, or metric objects as {class_name, config: {name}}."""
+    if isinstance(entry, dict):
+        return entry.get("config", {}).get("name") or snake_case(entry.get("class_name", ""))
+    return entry
+
+
 def compile_from_config(model, cfg):
     """Compile ``model`` as Keras' compile_config says (optimizer, loss, metrics)."""
     opt = dict(cfg["optimizer"]) if isinstance(cfg.get("optimizer"), dict) else {"class_name": cfg.get("optimizer")}
@@ -176,8 +183,8 @@ def compile_from_config(model, cfg):
             loss_obj = losses.get(loss["class_name"])
             keep = {k: v for k, v in loss.get("config", {}).items() if k in ("from_logits", "delta")}
             loss = type(loss_obj)(**keep)
-        metrics = cfg.get("metrics") or []
-        model.compile(optimizer, loss, metrics=[m for m in metrics if m is not None])
+        metrics = [_metric_name(m) for m in (cfg.get("metrics") or []) if m is not None]
+        model.compile(optimizer, loss, metrics=metrics)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"cannot rebuild the file's compile settings ({exc}): "
                               "load with compile=False and compile the model yourself") from None
