@@ -197,3 +197,26 @@ def test_cli_refuses_a_checkpoint_name_before_training(tmp_path):
     assert proc.returncode == 1
     assert "--checkpoint" in proc.stderr and ".npz" in proc.stderr and "Traceback" not in proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_model_checkpoint_writes_what_its_name_asks_for(tmp_path):
+    """Keras 2's habit: ModelCheckpoint('model.weights.best.hdf5', save_weights_only=True), then load_weights."""
+    from gpuprop.callbacks import ModelCheckpoint
+
+    x, y = _data("mlp")
+    model = _mlp()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    best = tmp_path / "model.weights.best.hdf5"
+    model.fit(x, y, epochs=3, batch_size=16, verbose=0, validation_data=(x, y),
+              callbacks=[ModelCheckpoint(str(best), save_best_only=True, save_weights_only=True)])
+    assert h5py.is_hdf5(best)
+    again = _mlp(seed=4)
+    again.load_weights(best)
+    assert again.get_weights()[0].shape == model.get_weights()[0].shape
+    model.fit(x, y, epochs=1, batch_size=16, verbose=0,
+              callbacks=[ModelCheckpoint(str(tmp_path / "ck-{epoch:02d}.keras"))])
+    (written,) = tmp_path.glob("ck-*.keras")
+    assert zipfile.is_zipfile(written)
+    for name, weights_only in (("ck.pt", True), ("ck.weights.h5", False), ("ck.keras", True)):
+        with pytest.raises(CheckpointError, match="ck"):
+            ModelCheckpoint(str(tmp_path / name), save_weights_only=weights_only)
