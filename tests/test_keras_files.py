@@ -220,3 +220,18 @@ def test_model_checkpoint_writes_what_its_name_asks_for(tmp_path):
     for name, weights_only in (("ck.pt", True), ("ck.weights.h5", False), ("ck.keras", True)):
         with pytest.raises(CheckpointError, match="ck"):
             ModelCheckpoint(str(tmp_path / name), save_weights_only=weights_only)
+
+
+def test_frozen_layers_stay_frozen_across_libraries(tmp_path):
+    k = keras()
+    model = Sequential([layers.Dense(4, input_shape=(3,), trainable=False), layers.BatchNormalization(trainable=False),
+                        layers.Dense(2)], device="cpu", seed=0)
+    model.compile("sgd", "mse")
+    model.save(tmp_path / "frozen.keras")
+    loaded = k.saving.load_model(str(tmp_path / "frozen.keras"))
+    assert [layer.trainable for layer in loaded.layers] == [False, False, True]
+    loaded.save(str(tmp_path / "frozen_by_keras.keras"))
+    back = load_model(tmp_path / "frozen_by_keras.keras", device="cpu")
+    assert [layer.trainable for layer in back.layers] == [False, False, True]
+    for a, b in zip(back.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -36,7 +36,7 @@ def layer_config(layer):
                               "save this model as .npz")
     cfg = {k: v for k, v in layer.get_config().items() if k != "input_shape"}
     cfg["dtype"] = str(layer.dtype)
-    cfg["trainable"] = True
+    cfg.setdefault("trainable", True)
     if kind in ("Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten"):
         cfg["data_format"] = "channels_last"
     return {"module": "keras.layers", "class_name": kind, "config": cfg, "registered_name": None,
@@ -66,9 +66,8 @@ def compile_config(model, legacy=False):
     opt, loss = model.optimizer, model.loss
     if opt is None or not isinstance(opt.learning_rate, (int, float)) or loss is None:
         return None
-    if type(loss).__name__ not in ("MeanSquaredError", "CategoricalCrossentropy", "SparseCategoricalCrossentropy",
-                                   "BinaryCrossentropy") + tuple(c.__name__ for c in _distance_losses()):
-        return None
+    if isinstance(loss, losses.HalfMeanSquaredError) or not type(loss).__module__.startswith("gpuprop."):
+        return None  # gpuprop's own half MSE, or a user's loss class: Keras could not rebuild either
     cfg = {k: v for k, v in opt.get_config().items() if k != "class_name"}
     loss_cfg = {"module": "keras.losses", "class_name": type(loss).__name__, "registered_name": None,
                 "config": {"name": loss.name, "reduction": "sum_over_batch_size", **loss.get_config()}}
@@ -83,10 +82,6 @@ def compile_config(model, legacy=False):
     return {"optimizer": optimizer,
             "loss": loss_cfg, "metrics": [m.name for m in model.metrics] or None, "loss_weights": None,
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
-
-
-def _distance_losses():
-    return (losses.MeanAbsoluteError, losses.Huber, losses.KLDivergence, losses.Hinge, losses.CategoricalHinge)
 
 
 # --- Keras → gpuprop -----------------------------------------------------------------------------------
@@ -131,9 +126,6 @@ def layer_from_config(entry):
         else:
             raise CheckpointError(f"layer {entry['config'].get('name', kind)!r} ({kind}) has {key}={value!r}, "
                                   "which gpuprop does not support")
-    if kwargs.get("trainable", True) is not True:
-        raise CheckpointError(f"layer {kwargs.get('name', kind)!r} is frozen (trainable=False), "
-                              "which gpuprop does not support")
     return cls(**kwargs)
 
 

@@ -31,10 +31,10 @@ class Adam(Optimizer):
         bc2_sqrt = (1 - b2**t) ** 0.5
         lr_t = lr / (1 - b1**t) * bc2_sqrt
         eps_t = self.epsilon * bc2_sqrt
-        fused = getattr(self.backend.ops, "adam_update", None)
         if self.amsgrad:
             self._amsgrad_step(p, g, slots, lr_t, eps_t, decay)
             return
+        fused = getattr(self.backend.ops, "adam_update", None)
         if fused is not None:
             fused(p, g, slots["m"], slots["v"], lr_t, b1, b2, eps_t, decay)
             return
