@@ -235,3 +235,32 @@ def test_frozen_layers_stay_frozen_across_libraries(tmp_path):
     assert [layer.trainable for layer in back.layers] == [False, False, True]
     for a, b in zip(back.get_weights(), model.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_compile_settings_cross_in_both_directions(tmp_path):
+    """Loss objects, function forms, from_logits, metric objects with k, and the optimizer, as Keras writes them."""
+    k = keras()
+    twin = k.Sequential([k.Input((4,)), k.layers.Dense(3)])
+    cases = [(k.losses.SparseCategoricalCrossentropy(from_logits=True), [k.metrics.SparseCategoricalAccuracy(), "mae"]),
+             (k.losses.categorical_crossentropy, ["categorical_accuracy", k.metrics.TopKCategoricalAccuracy(k=2)])]
+    for loss, mets in cases:
+        twin.compile(k.optimizers.Nadam(0.002), loss, metrics=mets)
+        twin.save(str(tmp_path / "c.keras"))
+        ours = load_model(tmp_path / "c.keras", device="cpu")
+        assert type(ours.optimizer) is optimizers.Nadam and ours.optimizer.learning_rate == pytest.approx(0.002)
+        if isinstance(loss, k.losses.Loss):
+            assert isinstance(ours.loss, losses.SparseCategoricalCrossentropy) and ours.loss.from_logits
+        else:
+            assert isinstance(ours.loss, losses.CategoricalCrossentropy) and not ours.loss.from_logits
+            assert ours.metrics[1].k == 2
+    model = Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))], device="cpu", seed=0)
+    from gpuprop import metrics
+
+    model.compile(optimizers.Lion(0.0005), losses.Huber(delta=0.5),
+                  metrics=[metrics.TopKCategoricalAccuracy(k=3), "mae"])
+    for name in ("g.keras", "g.h5"):
+        model.save(tmp_path / name)
+        loaded = k.saving.load_model(str(tmp_path / name))
+        assert type(loaded.optimizer).__name__ == "Lion"
+        assert float(loaded.optimizer.learning_rate) == pytest.approx(0.0005)
+        assert type(loaded.loss).__name__ == "Huber", name

@@ -9,7 +9,9 @@ import inspect
 
 from .. import initializers
 from .. import layers as layers_mod
-from .. import losses, optimizers
+from .. import losses
+from .. import metrics as metrics_mod
+from .. import optimizers
 from ..errors import CheckpointError
 from .keras_h5 import snake_case
 
@@ -78,10 +80,19 @@ def compile_config(model, legacy=False):
     if legacy:
         return {"optimizer_config": {"class_name": optimizer["class_name"], "config": cfg},
                 "loss": {"class_name": loss_cfg["class_name"], "config": loss_cfg["config"]},
-                "metrics": [m.name for m in model.metrics] or None, "loss_weights": None, "weighted_metrics": None}
+                "metrics": [_metric_config(m, legacy=True) for m in model.metrics] or None, "loss_weights": None,
+                "weighted_metrics": None}
     return {"optimizer": optimizer,
-            "loss": loss_cfg, "metrics": [m.name for m in model.metrics] or None, "loss_weights": None,
+            "loss": loss_cfg, "metrics": [_metric_config(m) for m in model.metrics] or None, "loss_weights": None,
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+
+
+def _metric_config(metric, legacy=False):
+    """A metric by its name, or as Keras' serialized object when it has a setting (top-k's k)."""
+    if not hasattr(metric, "k"):
+        return metric.name
+    entry = {"class_name": type(metric).__name__, "config": {"name": metric.name, "k": metric.k}}
+    return entry if legacy else {"module": "keras.metrics", **entry, "registered_name": None}
 
 
 # --- Keras → gpuprop -----------------------------------------------------------------------------------
@@ -153,11 +164,25 @@ def sequential_from_config(cfg, device="auto"):
     return model
 
 
-def _metric_name(entry):
-    """A metric as compile takes it: Keras writes names, or metric objects as {class_name, config: {name}}."""
-    if isinstance(entry, dict):
-        return entry.get("config", {}).get("name") or snake_case(entry.get("class_name", ""))
-    return entry
+def _metric(entry):
+    """A metric as compile takes it: Keras writes names, or metric objects as {class_name, config}."""
+    if not isinstance(entry, dict):
+        return entry
+    cfg = entry.get("config") or {}
+    cls = getattr(metrics_mod, entry.get("class_name", ""), None)
+    if isinstance(cls, type) and issubclass(cls, metrics_mod.Metric) and "k" in cfg:
+        return cls(k=cfg["k"], name=cfg.get("name"))  # top-k's k is the one setting a name cannot carry
+    return cfg.get("name") or snake_case(entry.get("class_name", ""))
+
+
+def _loss(entry):
+    """A loss as compile takes it, from Keras' name, class config, or a serialized function form."""
+    if not isinstance(entry, dict):
+        return entry
+    if entry.get("class_name") == "function":  # keras.losses.categorical_crossentropy passed to compile
+        return entry.get("config")
+    keep = {k: v for k, v in (entry.get("config") or {}).items() if k in ("from_logits", "delta")}
+    return type(losses.get(entry["class_name"]))(**keep)
 
 
 def compile_from_config(model, cfg):
@@ -170,13 +195,8 @@ def compile_from_config(model, cfg):
                               "load with compile=False and compile the model yourself")
     try:
         optimizer = optimizers.from_config({"class_name": opt["class_name"], **opt_cfg})
-        loss = cfg.get("loss")
-        if isinstance(loss, dict):
-            loss_obj = losses.get(loss["class_name"])
-            keep = {k: v for k, v in loss.get("config", {}).items() if k in ("from_logits", "delta")}
-            loss = type(loss_obj)(**keep)
-        metrics = [_metric_name(m) for m in (cfg.get("metrics") or []) if m is not None]
-        model.compile(optimizer, loss, metrics=metrics)
+        metrics = [_metric(m) for m in (cfg.get("metrics") or []) if m is not None]
+        model.compile(optimizer, _loss(cfg.get("loss")), metrics=metrics)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"cannot rebuild the file's compile settings ({exc}): "
                               "load with compile=False and compile the model yourself") from None
