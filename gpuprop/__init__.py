@@ -8,6 +8,6 @@ from .backend import available_backends, get_backend  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .models import Sequential, load_model  # noqa: E402
 
-__all__ = ["activations", "callbacks", "config", "datasets", "initializers", "layers", "losses", "metrics", "optimizers",
-           "utils", "models", "get_backend", "available_backends", "gradcheck", "Sequential", "load_model",
+__all__ = ["activations", "callbacks", "config", "datasets", "initializers", "layers", "losses", "metrics",
+           "optimizers", "utils", "models", "get_backend", "available_backends", "gradcheck", "Sequential", "load_model",
            "__version__"]

@@ -218,7 +218,9 @@ def _function_form(cls, name, options=()):
         unknown = sorted(set(kwargs) - set(options))
         if unknown:
             raise TypeError(f"{name}() got unexpected argument(s) {', '.join(unknown)}")
-        if kwargs.pop("label_smoothing", 0) or kwargs.pop("axis", -1) != -1 or kwargs.pop("ignore_class", None) is not None:
+        unsupported = (kwargs.pop("label_smoothing", 0), kwargs.pop("axis", -1) != -1,
+                       kwargs.pop("ignore_class", None) is not None)
+        if any(unsupported):
             raise ValueError(f"{name}(): gpuprop supports label_smoothing=0, axis=-1 and ignore_class=None only")
         loss = cls(**kwargs)
         y_true, y_pred = _as_arrays(loss, y_true, y_pred)

@@ -1,4 +1,4 @@
-"""A ``Sequential`` as Keras 3 describes it (config.json of a ``.keras`` file, ``model_config`` of an ``.h5``), and back.
+"""A ``Sequential`` as Keras 3 describes it (a .keras file's config.json, an .h5 file's model_config), and back.
 
 Only the layers both libraries have translate; a Keras setting gpuprop lacks is
 accepted when it holds Keras' default (``kernel_regularizer=None``, ``groups=1``...)
