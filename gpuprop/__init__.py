@@ -9,5 +9,5 @@ from .gradcheck import gradcheck  # noqa: E402
 from .models import Sequential, load_model  # noqa: E402
 
 __all__ = ["activations", "callbacks", "config", "datasets", "initializers", "layers", "losses", "metrics",
-           "optimizers", "utils", "models", "get_backend", "available_backends", "gradcheck", "Sequential", "load_model",
-           "__version__"]
+           "optimizers", "utils", "models", "get_backend", "available_backends", "gradcheck", "Sequential",
+           "load_model", "__version__"]
