@@ -264,3 +264,33 @@ def test_compile_settings_cross_in_both_directions(tmp_path):
         assert type(loaded.optimizer).__name__ == "Lion"
         assert float(loaded.optimizer.learning_rate) == pytest.approx(0.0005)
         assert type(loaded.loss).__name__ == "Huber", name
+
+
+def _one_step_each(k, ours, theirs, x, y):
+    """The same batch through one training step in each library; their weights after it."""
+    ours.train_on_batch(x, y)
+    theirs.train_on_batch(x, y)
+    return ours.get_weights(), [k.ops.convert_to_numpy(w) for w in theirs.weights]
+
+
+def test_adam_state_crosses_in_a_keras_archive(tmp_path):
+    """Adam's m, v and step count travel in .keras, so the next step is the same in either library."""
+    k = keras()
+    x, y = _data("mlp")
+    model = Sequential([layers.Flatten(input_shape=(6, 6)), layers.Dense(16, activation="relu"),
+                        layers.Dense(5, activation="softmax")], device="cpu", seed=0)
+    model.compile(optimizers.Adam(0.01), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    model.save(tmp_path / "adam.keras")
+    keras_model = k.saving.load_model(str(tmp_path / "adam.keras"))
+    assert int(keras_model.optimizer.iterations) == model.optimizer.iterations == 6
+    ours_w, theirs_w = _one_step_each(k, model, keras_model, x[:16], y[:16])
+    for a, b in zip(ours_w, theirs_w):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # and back: Keras' state into gpuprop
+    keras_model.save(str(tmp_path / "adam_by_keras.keras"))
+    again = load_model(tmp_path / "adam_by_keras.keras", device="cpu")
+    assert again.optimizer.iterations == 7
+    ours_w, theirs_w = _one_step_each(k, again, keras_model, x[16:32], y[16:32])
+    for a, b in zip(ours_w, theirs_w):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -27,6 +27,8 @@ def write(model, f):
     weights = io.BytesIO()
     with h5py.File(weights, "w") as h5:
         keras_h5.write_keras3(h5, model)
+        if compiled is not None:
+            keras_h5.write_optimizer(h5, model)
     metadata = {"keras_version": KERAS_VERSION, "gpuprop_version": __version__,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     with zipfile.ZipFile(f, "w") as z:
@@ -58,8 +60,11 @@ def load(filepath, device="auto", compile=True):
             raise CheckpointError(f"{filepath}: config.json is not JSON ({exc})") from None
         model = keras_config.sequential_from_config(config, device=device)
         _read_weights(z, model, filepath)
-    if compile and config.get("compile_config"):
-        keras_config.compile_from_config(model, config["compile_config"])
+        if compile and config.get("compile_config"):
+            keras_config.compile_from_config(model, config["compile_config"])
+            h5py = keras_h5.h5py_module()
+            with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as h5:
+                keras_h5.read_optimizer(h5, model, f"{filepath} (model.weights.h5)")
     return model
 
 

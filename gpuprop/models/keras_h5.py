@@ -14,6 +14,7 @@ Either is read back whatever its name says, by looking at what the file holds.
 """
 
 import re
+import warnings
 
 import numpy
 
@@ -73,6 +74,45 @@ def write_legacy(group, model, keras_version):
         g.attrs["weight_names"] = _str_array(names)
         for name, w in zip(names, layer.get_weights()):
             g.create_dataset(name, data=w)
+
+
+def _adam(model):
+    """The model's optimizer when its state means in Keras what it means here: Adam/AdamW without amsgrad,
+    compiled with a fixed learning rate. (SGD's Keras momentum holds −η·b, Adagrad's ε sits elsewhere...)"""
+    from ..optimizers import Adam
+
+    opt = model.optimizer
+    fits = isinstance(opt, Adam) and not opt.amsgrad and isinstance(opt.learning_rate, (int, float))
+    return opt if fits and opt.slots is not None else None
+
+
+def write_optimizer(h5file, model):
+    """Adam's state in Keras 3's layout, so Keras resumes it: iteration, learning_rate, then m and v of each
+    trainable weight in model order. Other optimizers' state stays in .npz checkpoints."""
+    opt = _adam(model)
+    if opt is None:
+        return
+    group = h5file.create_group("optimizer").create_group("vars")
+    group.attrs["name"] = opt.name
+    group.create_dataset("0", data=numpy.array(opt.iterations, dtype="int64"))
+    group.create_dataset("1", data=numpy.array(opt.current_learning_rate(), dtype="float32"))
+    for i, slot in enumerate(opt.variables(), start=2):
+        group.create_dataset(str(i), data=model.backend.to_host(slot))
+
+
+def read_optimizer(h5file, model, where):
+    """Adam's state from a Keras 3 weights layout into the compiled model, when the file holds it."""
+    if "optimizer/vars" not in h5file or len(h5file["optimizer/vars"]) <= 2:
+        return  # nothing saved, or an optimizer never stepped: a fresh one is the same
+    group, opt = h5file["optimizer/vars"], _adam(model)
+    mine = opt.variables() if opt is not None else []
+    saved = [group[str(i)] for i in range(2, len(group))] if all(str(i) in group for i in range(len(group))) else []
+    if not mine or len(saved) != len(mine) or any(a.shape != tuple(b.shape) for a, b in zip(saved, mine)):
+        warnings.warn(f"{where}: the optimizer's saved state was not loaded (gpuprop reads Adam's, for the same "
+                      "trainable weights); training continues from a fresh optimizer state", stacklevel=3)
+        return
+    opt.set_variables([a[()] for a in saved])
+    opt.iterations = int(group["0"][()])
 
 
 # --- reading -------------------------------------------------------------------------------------
