@@ -294,3 +294,14 @@ def test_adam_state_crosses_in_a_keras_archive(tmp_path):
     ours_w, theirs_w = _one_step_each(k, again, keras_model, x[16:32], y[16:32])
     for a, b in zip(ours_w, theirs_w):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["junk.h5", "junk.weights.h5", "junk.keras", "missing.hdf5"])
+def test_unreadable_files_are_one_line_errors(tmp_path, name):
+    path = tmp_path / name
+    if not name.startswith("missing"):
+        path.write_bytes(np.random.default_rng(0).bytes(2048))
+    for call in (lambda: _mlp().load_weights(path), lambda: load_model(path)):
+        with pytest.raises(CheckpointError) as info:
+            call()
+        assert str(path) in str(info.value) and "\n" not in str(info.value)

@@ -30,6 +30,19 @@ def h5py_module():
     return h5py
 
 
+def open_file(filepath):
+    """An HDF5 file opened for reading, or a one-line error saying why it cannot be."""
+    h5py = h5py_module()
+    try:
+        return h5py.File(filepath, "r")
+    except FileNotFoundError:
+        raise CheckpointError(f"{filepath} does not exist: check the path") from None
+    except OSError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise CheckpointError(f"{filepath} is not an HDF5 file ({first}): pass a file written by save, "
+                              "save_weights or Keras") from None
+
+
 def snake_case(class_name):
     """'MaxPooling2D' → 'max_pooling2d', 'BatchNormalization' → 'batch_normalization', as Keras names keys."""
     name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", class_name)

@@ -120,14 +120,7 @@ def load_weights(model, filepath):
 
     if kind == "keras":
         return keras_archive.load_weights(filepath, model)
-    h5py = keras_h5.h5py_module()
-    try:
-        h5 = h5py.File(filepath, "r")
-    except FileNotFoundError:
-        raise CheckpointError(f"{filepath} does not exist: check the path") from None
-    except OSError as exc:
-        raise CheckpointError(f"{filepath} is not an HDF5 file ({_short(exc)})") from None
-    with h5:
+    with keras_h5.open_file(filepath) as h5:
         keras_h5.read_weights(h5, model, filepath)
 
 
@@ -150,14 +143,7 @@ def _write_h5_model(model, f):
 def _load_h5_model(filepath, device, compile):
     from . import keras_config, keras_h5
 
-    h5py = keras_h5.h5py_module()
-    try:
-        h5 = h5py.File(filepath, "r")
-    except FileNotFoundError:
-        raise CheckpointError(f"{filepath} does not exist: check the path") from None
-    except OSError as exc:
-        raise CheckpointError(f"{filepath} is not an HDF5 file ({_short(exc)})") from None
-    with h5:
+    with keras_h5.open_file(filepath) as h5:
         config = h5.attrs.get("model_config")
         if config is None:
             raise CheckpointError(f"{filepath} holds weights only (no model_config): build the model and call "
