@@ -305,3 +305,11 @@ def test_unreadable_files_are_one_line_errors(tmp_path, name):
         with pytest.raises(CheckpointError) as info:
             call()
         assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_gelu_layers_warn_that_the_libraries_differ(tmp_path):
+    model = Sequential([layers.Dense(3, activation="gelu", input_shape=(2,))], device="cpu", seed=0)
+    with pytest.warns(UserWarning, match="gelu differs"):
+        model.save(tmp_path / "g.keras")
+    with pytest.warns(UserWarning, match="gelu differs"):
+        load_model(tmp_path / "g.keras")
