@@ -313,3 +313,11 @@ def test_gelu_layers_warn_that_the_libraries_differ(tmp_path):
         model.save(tmp_path / "g.keras")
     with pytest.warns(UserWarning, match="gelu differs"):
         load_model(tmp_path / "g.keras")
+
+
+def test_a_keras_activation_gpuprop_lacks_is_named(tmp_path):
+    k = keras()
+    model = k.Sequential([k.Input((3,)), k.layers.Dense(2, activation="elu")])
+    model.save(str(tmp_path / "elu.keras"))
+    with pytest.raises(CheckpointError, match="unknown activation 'elu'"):
+        load_model(tmp_path / "elu.keras")

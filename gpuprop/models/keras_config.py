@@ -140,7 +140,11 @@ def layer_from_config(entry):
             raise CheckpointError(f"layer {entry['config'].get('name', kind)!r} ({kind}) has {key}={value!r}, "
                                   "which gpuprop does not support")
     _warn_gelu(kwargs, "gpuprop computes")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:  # e.g. an activation gpuprop's layers lack
+        raise CheckpointError(f"the file's layer {kwargs.get('name', kind)!r} ({kind}) cannot be built in gpuprop: "
+                              f"{exc}") from None
 
 
 def _warn_gelu(cfg, who):
