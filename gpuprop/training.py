@@ -120,7 +120,9 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
         cbs.call("on_train_begin", None)
         for epoch in range(initial_epoch, epochs):
             cbs.call("on_epoch_begin", epoch, None)
-            bar = EpochProgress(epoch, epochs, steps, verbose, log)
+            # Keras prints 'Epoch k/N' only when N > 1, after the callbacks' on_epoch_begin (its progress
+            # bar is the last callback), and the epoch's line after their on_epoch_end
+            bar = EpochProgress(epoch if epochs > 1 else None, epochs, steps, verbose, log)
             first = model.step_in_epoch
             acc, wall = train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh)
             logs = acc.result()
@@ -130,13 +132,14 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
             if val is not None and _validate_now(epoch, validation_freq):
                 val_logs = evaluate(model, val, batch_size=validation_batch_size or max(batch_size, 256), callbacks=cbs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
+            done = model.step_in_epoch  # below ``steps`` when a callback stopped training mid-epoch
             model.epoch, model.step_in_epoch = model.epoch + 1, 0
             stats = {"time": wall, "samples_per_sec": acc.seen / wall if wall > 0 else float("inf"),
-                     "steps": steps - first}
-            bar.close(steps, logs, wall)
+                     "steps": done - first}
             history.stats.append(stats)
             cbs.set_stats(stats)
             cbs.call("on_epoch_end", epoch, logs)
+            bar.close(done, logs, wall)
             if stop.requested:  # Ctrl-C came during the epoch's last step: the epoch is complete
                 raise TrainingInterrupted(model.epoch, 0, history)
             if model.stop_training:
@@ -163,10 +166,15 @@ def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh
         if batch_begin:
             cbs.call("on_train_batch_begin", step, None)
         lo, hi = step * batch_size, min((step + 1) * batch_size, data.n)
-        idx = perm[lo:hi] if perm is not None else slice(lo, hi)
-        xb, yb = _rows(xp, data.x, idx), _rows(xp, data.y, idx)
+        if perm is not None:
+            idx = perm[lo:hi]
+            xb, yb = xp.take(data.x, idx, axis=0), xp.take(data.y, idx, axis=0)
+            tb = [yb if t is None else xp.take(t, idx, axis=0) for t in targets]
+        else:
+            xb, yb = data.x[lo:hi], data.y[lo:hi]
+            tb = [yb if t is None else t[lo:hi] for t in targets]
         loss, out = model.train_step(xb, yb)
-        acc.add(loss, out, [yb if t is None else _rows(xp, t, idx) for t in targets], hi - lo)
+        acc.add(loss, out, tb, hi - lo)
         model.step_in_epoch = step + 1
         if bad_step is None:
             if not math.isfinite(loss) and not _stops_on_nan(cbs):
@@ -186,10 +194,6 @@ def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh
     if not model.stop_training:
         _check_bad(bad_step, model.epoch, model)
     return acc, time.perf_counter() - t0
-
-
-def _rows(xp, a, idx):
-    return a[idx] if isinstance(idx, slice) else xp.take(a, idx, axis=0)
 
 
 def seed_dropout(model, epoch, step, batch_size):

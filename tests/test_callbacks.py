@@ -288,7 +288,8 @@ def test_csv_logger_writes_keras_columns(tmp_path):
 def test_terminate_on_nan_stops_gracefully(capsys):
     x, y = blobs()
     model = model_on(lr=1e30)
-    history = model.fit(x * 1e6, y, batch_size=8, epochs=3, callbacks=[callbacks.TerminateOnNaN()], verbose=0)
+    with numpy.errstate(all="ignore"):  # the overflow is the point
+        history = model.fit(x * 1e6, y, batch_size=8, epochs=3, callbacks=[callbacks.TerminateOnNaN()], verbose=0)
     assert len(history.epoch) == 1 and model.optimizer.iterations < 12
     assert "Invalid loss, terminating training" in capsys.readouterr().out
 
@@ -296,3 +297,28 @@ def test_terminate_on_nan_stops_gracefully(capsys):
 def _keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
     return pytest.importorskip("keras", reason="keras is not installed: the Keras-oracle comparison cannot run")
+
+
+def test_model_checkpoint_save_freq_counts_batches_across_epochs(tmp_path):
+    """Keras: save_freq=N saves after every N batches seen, counting on across epoch boundaries."""
+    x, y = blobs(72)  # 3 batches of 24 per epoch
+    ck = callbacks.ModelCheckpoint(str(tmp_path / "ck-{epoch}-{batch}.keras"), save_freq=2)
+    model_on().fit(x, y, batch_size=24, epochs=2, callbacks=[ck], verbose=0)
+    # global batches 2, 4, 6 = (epoch 1, batch 2), (epoch 2, batch 1), (epoch 2, batch 3), 1-based as Keras names them
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck-1-2.keras", "ck-2-1.keras", "ck-2-3.keras"]
+
+
+def test_a_keras_callbacks_subclass_runs_in_gpuprop_fit():
+    """The issue's program: a ``keras.callbacks.Callback`` subclass passed to gpuprop's fit runs every epoch."""
+    keras = _keras()
+    seen = []
+
+    class KerasStyleCB(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append((epoch, sorted(logs)))
+            if epoch == 1:
+                self.model.stop_training = True
+
+    x, y = blobs()
+    history = model_on().fit(x, y, epochs=5, callbacks=[KerasStyleCB()], verbose=0)
+    assert seen == [(0, ["accuracy", "loss"]), (1, ["accuracy", "loss"])] and history.epoch == [0, 1]

@@ -88,6 +88,8 @@ class ModelCheckpoint(MonitorCallback):
             self.model.save_weights(path)
         else:
             self.model.save(path)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: finished saving model to {path}")
 
 
 def _check_name(filepath, weights_only):

@@ -8,6 +8,10 @@ to its input. Trainable arrays live in ``self.params`` and non-trainable state
 
 from .. import config, initializers
 
+# Bumped whenever any layer's ``trainable`` changes: a model compares one integer per step to know
+# whether the set of weights its optimizer updates is still the one it chose.
+TRAINABLE_CHANGES = 0
+
 
 class Layer:
     """Base class. Subclasses implement ``build_params``, ``forward`` and ``backward``.
@@ -30,7 +34,7 @@ class Layer:
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.name = name
         self.dtype = dtype
-        self.trainable = bool(trainable)  # False: the optimizer leaves the weights alone (from the next compile)
+        self.trainable = bool(trainable)  # False: no optimizer touches the weights (from the next step on)
         self.params = {}
         self.grads = {}
         self.state = {}
@@ -46,6 +50,17 @@ class Layer:
             act = Activation(activation)
             act.inplace = self.output_is_private
             self.activation = None if act.identity else act
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """Freeze (False) or unfreeze the layer's weights; models notice at their next step, as Keras 3 does."""
+        global TRAINABLE_CHANGES
+        self._trainable = bool(value)
+        TRAINABLE_CHANGES += 1
 
     # --- building -------------------------------------------------------------
     def build(self, input_shape, backend, rng):

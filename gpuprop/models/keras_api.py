@@ -95,7 +95,9 @@ class KerasModelAPI:
 
     def __call__(self, x, training=False):
         self._ensure_built(x, need_compile=False)
-        return self.forward(training_input(self, x), training=training)
+        from .network import cast_input
+
+        return self.forward(cast_input(self.backend, x), training=training)
 
     def save(self, filepath, metadata=None):
         """Write the model atomically in the format its name asks for: .npz (architecture, weights, optimizer
@@ -139,9 +141,3 @@ def _as_list(logs):
     if len(logs) == 1:
         return logs["loss"]
     return [logs["loss"], *(v for k, v in logs.items() if k != "loss")]
-
-
-def training_input(model, x):
-    from .network import cast_input
-
-    return cast_input(model.backend, x)

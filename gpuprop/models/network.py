@@ -15,6 +15,7 @@ from .. import config, initializers, losses
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend
+from ..layers import base as base_layers
 from ..layers import fused
 from ..layers.base import Layer
 from . import packing
@@ -69,10 +70,12 @@ class Network(KerasModelAPI):
 
     # --- building ---------------------------------------------------------------
     def build(self, input_shape=None):
-        """Create every layer's weights; ``input_shape`` is per sample, or taken from the first layer."""
+        """Create every layer's weights; ``input_shape`` is per sample (or Keras' ``(None, ...)``), or the first layer's."""
         if self.built:
             return
         shape = self.layers[0].input_shape if input_shape is None else tuple(input_shape)
+        if shape and shape[0] is None:  # Keras' build((None, 8)) names the batch axis: drop it
+            shape = shape[1:]
         if shape is None:
             raise ValueError("the model does not know its input shape: pass input_shape= to the first layer")
         self._rng = initializers.host_rng(self.seed)  # host draws: same weights on every backend
@@ -108,11 +111,7 @@ class Network(KerasModelAPI):
         self._setup_training()
 
     def _setup_training(self):
-        """Fuse the last activation into the loss when they pair (softmax + cross-entropy); pick what trains.
-
-        Layers with ``trainable=False`` at this moment are left out of the
-        optimizer: changing ``trainable`` takes effect at the next compile, as in Keras.
-        """
+        """Fuse the last activation into the loss when they pair (softmax + cross-entropy); pick what trains."""
         if not self.built or self.loss is None:
             return
         last = self._steps[-1]
@@ -125,14 +124,30 @@ class Network(KerasModelAPI):
             self._loss_fn = self.loss.loss_and_grad_from_output
         self._outputs_logits = fuse or self.loss.from_logits
         self.metrics = [m.bind(self.loss.name) for m in self.metrics]
+        self._opt_params = None
+        self._select_trainable()
+
+    def _select_trainable(self):
+        """Give the optimizer exactly the weights of trainable layers (all of them: one flat update).
+
+        Called at compile and whenever some layer's ``trainable`` changed since
+        (checked before each step, as Keras 3 does); weights that stay
+        trainable keep their optimizer slots (momentum, Adam's moments).
+        """
+        self._trainable_seen = base_layers.TRAINABLE_CHANGES
         if all(layer.trainable for layer in self.layers):
-            self._opt_params, self._opt_grads, packed = self.params, self.grads, self.packed
+            params, grads, packed = self.params, self.grads, self.packed
         else:
             live = [(layer, k) for layer in self.layers if layer.trainable for k in layer.params]
-            self._opt_params = [layer.params[k] for layer, k in live]
-            self._opt_grads = [layer.grads[k] for layer, k in live]
-            packed = None
-        self.optimizer.build(self._opt_params, self.backend, packed=packed)
+            params, grads, packed = [layer.params[k] for layer, k in live], [layer.grads[k] for layer, k in live], None
+        if self._opt_params is not None and [id(p) for p in params] == [id(p) for p in self._opt_params]:
+            return
+        old = dict(zip(map(id, self._opt_params), self.optimizer.slots)) if self._opt_params is not None else {}
+        self._opt_params, self._opt_grads = params, grads
+        self.optimizer.build(params, self.backend, packed=packed)
+        for p, slots in zip(params, self.optimizer.slots):
+            for name, arr in old.get(id(p), {}).items():
+                slots[name][...] = arr
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         """Choose optimizer, loss and metrics (strings or objects), as Keras' ``compile``."""
@@ -165,6 +180,8 @@ class Network(KerasModelAPI):
             out = step.forward(out, training=True)
         loss, grad = self._loss_fn(y, out)
         self.backward(grad)
+        if self._trainable_seen != base_layers.TRAINABLE_CHANGES:  # someone froze or unfroze a layer
+            self._select_trainable()
         self.optimizer.apply_gradients(self._opt_params, self._opt_grads)
         return loss, out
 
@@ -183,10 +200,21 @@ class Network(KerasModelAPI):
 
     @trainable.setter
     def trainable(self, value):
-        """Freezes (or unfreezes) every layer, as Keras' ``model.trainable``; takes effect at the next compile."""
+        """Freezes (or unfreezes) every layer, as Keras' ``model.trainable``; takes effect at the next step."""
         self._trainable = bool(value)
         for layer in self.layers:
             layer.trainable = self._trainable
+
+    @property
+    def trainable_weights(self):
+        """Device arrays the optimizer updates (Keras order): trainable weights of trainable layers."""
+        return [p for layer in self.layers if layer.trainable for p in layer.params.values()]
+
+    @property
+    def non_trainable_weights(self):
+        """Frozen layers' weights, then every layer's state (BatchNorm's moving statistics), as Keras lists them."""
+        return ([p for layer in self.layers if not layer.trainable for p in layer.params.values()]
+                + [s for layer in self.layers for s in layer.state.values()])
 
     def get_weights(self):
         """Every layer's weights as host NumPy arrays, in Keras order and layout."""
