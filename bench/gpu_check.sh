@@ -57,7 +57,7 @@ budget=$((left * 3 / 4))
 echo "== bench ${BENCH_ARGS[*]} (timeout ${left}s, peers skipped after ${budget}s) =="
 t0=$SECONDS
 rm -f "$DIR/bench.json"
-timeout -k 5 "$left" "$PY" -m gpuprop bench "${BENCH_ARGS[@]}" --peers torch,jax --no-memory \
+timeout -k 5 "$left" "$PY" bench/run.py "${BENCH_ARGS[@]}" --peers torch,jax --no-memory \
     --time-budget "$budget" --json --out "$DIR/bench.json" >/dev/null 2>"$DIR/bench.txt"
 rc=$?
 case $rc in
@@ -69,7 +69,7 @@ STAGES+=$(stage_line bench "$what" $((SECONDS - t0)))$'\n'
 {
   echo "== gpu_check summary ($(date -u +%Y-%m-%dT%H:%M:%SZ), device $DEVICE, ${SECONDS}s) =="
   printf '%s' "$STAGES"
-  timeout 10 "$PY" -m gpuprop.benchmarks.report "$DIR/bench.json" "$DIR/tests.log" 2>&1 \
+  timeout 10 "$PY" bench/summary.py "$DIR/bench.json" "$DIR/tests.log" 2>&1 \
     || echo "(no benchmark summary: see bench.txt)"
 } >"$DIR/summary.txt"
 cat "$DIR/summary.txt"

@@ -1,16 +1,18 @@
-"""Run ``gpuprop bench`` from a source checkout: ``python bench/run.py --quick`` (same options).
+"""The research benchmark harness, from a checkout: ``python bench/run.py --quick`` (``--help`` lists all).
 
-The benchmark itself lives in ``gpuprop/benchmarks`` so that the installed
-``gpuprop bench`` works from a wheel; this script only puts the checkout on
-the import path first.
+It lives here, not in the installed package: paired rounds against the
+peers, the sgemm ceiling, host and device memory probes, other-load checks,
+scaling sweeps and per-layer profiles are development tools. The installed
+``gpuprop bench`` is the lean comparison a user needs.
 """
 
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]  # harness.*, then this checkout's gpuprop
 
-from gpuprop.cli.bench import bench
+from harness.cli import bench  # noqa: E402
 
 if __name__ == "__main__":
     bench(prog_name="bench/run.py")

@@ -5,7 +5,7 @@
 Writes ``scaling.md`` (markdown tables + where each device stops being
 overhead-bound), ``scaling.json`` (every point, with machine info) and
 ``scaling.png`` (needs matplotlib; without it the table alone is written).
-See ``gpuprop/benchmarks/scaling.py`` for the method.
+See ``bench/harness/scaling.py`` for the method.
 """
 
 import argparse
@@ -14,10 +14,10 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+sys.path[:0] = [HERE, os.path.dirname(HERE)]
 
-from gpuprop.benchmarks import scaling
-from gpuprop.benchmarks.runner import parse_peers
+from harness import scaling  # noqa: E402
+from harness.runner import parse_peers  # noqa: E402
 
 
 def main(argv=None):

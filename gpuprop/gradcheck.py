@@ -42,6 +42,11 @@ def _picks(size, max_checks, rng):
 def check_layer(layer, x, backend="cpu", h=1e-6, max_checks=64, seed=0):
     """{'input': err, '<param>': err, ...} for ``layer`` at input ``x`` (host or device array)."""
     backend = get_backend(backend)
+    with backend.scope():  # on a GPU the layer's arrays are made and used on the backend's device
+        return _check_layer(layer, x, backend, h, max_checks, seed)
+
+
+def _check_layer(layer, x, backend, h, max_checks, seed):
     xp = backend.xp
     rng = numpy.random.default_rng(seed)
     x = backend.asarray(numpy.asarray(backend.to_host(x), dtype=numpy.float64))
@@ -83,6 +88,11 @@ def check_layer(layer, x, backend="cpu", h=1e-6, max_checks=64, seed=0):
 def check_loss(loss, y_true, y_pred, backend="cpu", h=1e-6, from_logits=None):
     """{'y_pred': err} for ``loss.loss_and_grad`` (the logits form when ``from_logits``)."""
     backend = get_backend(backend)
+    with backend.scope():
+        return _check_loss(loss, y_true, y_pred, backend, h, from_logits)
+
+
+def _check_loss(loss, y_true, y_pred, backend, h, from_logits):
     loss.build(backend)
     if from_logits is not None:
         loss.from_logits = from_logits
@@ -98,6 +108,11 @@ def check_loss(loss, y_true, y_pred, backend="cpu", h=1e-6, from_logits=None):
 
 def check_model(model, x, y, h=1e-6, max_checks=32, seed=0):
     """{'<layer>.<param>': err} for a compiled float64 model on the batch (x, y); no update is made."""
+    with model.backend.scope():
+        return _check_model(model, x, y, h, max_checks, seed)
+
+
+def _check_model(model, x, y, h, max_checks, seed):
     backend, rng = model.backend, numpy.random.default_rng(seed)
     x = backend.asarray(numpy.asarray(backend.to_host(x), dtype=numpy.float64))
     y = backend.asarray(y)

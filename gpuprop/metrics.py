@@ -87,6 +87,19 @@ class Accumulator:
             self.sums[i] += m.batch_sum(self.xp, t, out, self.logits)
         self.seen += n
 
+    def snapshot(self):
+        """The sums as plain numbers (a mid-epoch checkpoint keeps them so a resume can finish the epoch's line)."""
+        return {"seen": self.seen, "loss_sum": float(self.loss_sum),
+                "metric_sums": {m.name: float(s) for m, s in zip(self.metrics, self.sums)}}
+
+    def restore(self, saved):
+        """Continue from ``snapshot()``'s sums (older checkpoints kept accuracy's as 'correct')."""
+        self.seen = int(saved["seen"])
+        self.loss_sum += saved["loss_sum"]
+        named = saved.get("metric_sums") or {"accuracy": saved.get("correct", 0.0)}
+        for i, m in enumerate(self.metrics):
+            self.sums[i] += named.get(m.name, 0.0)
+
     def result(self):
         """Mean loss and metrics over the samples seen, log names sorted as Keras prints them."""
         seen = max(self.seen, 1)

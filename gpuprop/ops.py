@@ -1,7 +1,7 @@
 """Reference implementations of the hot element-wise operations.
 
 Each forward sits beside its backward, with the derivative in its docstring.
-These plain ``xp`` versions are the definition; ``kernels_gpu.CupyOps``
+These plain ``xp`` versions are the definition; ``backend.kernels.CupyOps``
 overrides some of them with fused CUDA kernels, and a test proves both compute
 the same function. Backward functions may overwrite ``dy`` in place: the caller
 hands over an array it no longer needs.
@@ -17,12 +17,12 @@ class Ops:
     def __init__(self, xp):
         self.xp = xp
         self._consts = {}
-        self._last_consts = (None, None, None, None)
         self._batch_ones = None
         self._numpy = getattr(xp, "__name__", "") == "numpy"
         if self._numpy:
-            # ufunc.reduce is what ndarray.sum/max call, minus a Python wrapper worth ~0.5 µs a
-            # call: a twentieth of softmax regression's whole step on a CPU.
+            # ufunc.reduce is what ndarray.sum/max call, minus a Python wrapper worth ~0.5 µs a call:
+            # 5 % of softmax regression's step (bench/tricks.py). The plain form is _sum_method/_max_method,
+            # which CuPy uses; tests/test_tricks.py ties the two.
             self.sum, self.amax = xp.add.reduce, xp.maximum.reduce
         else:
             self.sum, self.amax = _sum_method, _max_method
@@ -49,15 +49,11 @@ class Ops:
         10 columns costs twice as much), and NumPy spends ~0.7 µs more on a Python float than
         on a dtype scalar: at batch 32 both are a visible part of the step.
         """
-        last = self._last_consts  # training repeats one shape: skip even the dict's hashing of a dtype
-        if last[0] == n and last[1] == k and last[2] is dtype:
-            return last[3]
         key = (n, k, dtype)
         c = self._consts.get(key)
         if c is None:
             xp, scalar = self.xp, dtype.type
             c = self._consts[key] = (xp.arange(0, n * k, k), xp.ones(k, dtype=dtype), scalar(n), scalar(1.0 / n))
-        self._last_consts = (n, k, dtype, c)
         return c
 
     # --- activations: y = f(x) and dx = dy · f'(x) --------------------------

@@ -122,24 +122,33 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
             cbs.call("on_epoch_begin", epoch, None)
             # Keras prints 'Epoch k/N' only when N > 1, after the callbacks' on_epoch_begin (its progress
             # bar is the last callback), and the epoch's line after their on_epoch_end
-            bar = EpochProgress(epoch if epochs > 1 else None, epochs, steps, verbose, log)
             first = model.step_in_epoch
-            acc, wall = train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh)
+            bar = EpochProgress(epoch if epochs > 1 else None, epochs, steps, verbose, log, first_step=first)
+            acc = metrics_mod.Accumulator(model.xp, model.metrics, model._outputs_logits)
+            partial = _resumed_sums(model, first)
+            if partial:  # a mid-epoch checkpoint carries the epoch's sums so far: the line covers the whole epoch
+                acc.restore(partial)
+            wall = train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh, acc)
             logs = acc.result()
             if stop.requested and model.step_in_epoch < steps:
                 bar.close(model.step_in_epoch, logs, wall, interrupted=True)
+                if partial or not first:  # sums from the epoch's first step: a resume can finish them
+                    model.metadata["epoch_sums"] = {"epoch": model.epoch, "step": model.step_in_epoch,
+                                                    **acc.snapshot()}
                 raise TrainingInterrupted(model.epoch, model.step_in_epoch, history)
             if val is not None and _validate_now(epoch, validation_freq):
                 val_logs = evaluate(model, val, batch_size=validation_batch_size or max(batch_size, 256), callbacks=cbs)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             done = model.step_in_epoch  # below ``steps`` when a callback stopped training mid-epoch
             model.epoch, model.step_in_epoch = model.epoch + 1, 0
-            stats = {"time": wall, "samples_per_sec": acc.seen / wall if wall > 0 else float("inf"),
-                     "steps": done - first}
+            model.metadata.pop("epoch_sums", None)
+            ran = acc.seen - (partial["seen"] if partial else 0)  # samples trained in this run, for the speed
+            stats = {"time": wall, "samples_per_sec": ran / wall if wall > 0 else float("inf"), "steps": done - first}
             history.stats.append(stats)
             cbs.set_stats(stats)
             cbs.call("on_epoch_end", epoch, logs)
-            bar.close(done, logs, wall)
+            bar.close(done, logs, wall, note="" if partial or not first else
+                      f"(loss and accuracy over steps {first + 1}-{steps} only: resumed mid-epoch)")
             if stop.requested:  # Ctrl-C came during the epoch's last step: the epoch is complete
                 raise TrainingInterrupted(model.epoch, 0, history)
             if model.stop_training:
@@ -149,15 +158,13 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
     return history
 
 
-def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh):
-    """Steps ``model.step_in_epoch .. steps-1`` of epoch ``model.epoch``; returns (device sums, wall seconds)."""
+def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh, acc):
+    """Steps ``model.step_in_epoch .. steps-1`` of epoch ``model.epoch``, summed into ``acc``; returns wall seconds."""
     backend, xp = model.backend, model.xp
     first = model.step_in_epoch
     perm = backend.permutation((model.seed, model.epoch), data.n) if shuffle else None
     seed_dropout(model, model.epoch, first, batch_size)
-    metric_list = model.metrics
-    targets = data.targets(metric_list)
-    acc = metrics_mod.Accumulator(xp, metric_list, model._outputs_logits)
+    targets = data.targets(model.metrics)
     batch_begin, batch_end = cbs.wants("on_train_batch_begin"), cbs.wants("on_train_batch_end")
     bad_step = xp.full((), -1, dtype="int64") if backend.is_gpu else None
     backend.synchronize()
@@ -184,7 +191,7 @@ def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh
         if batch_end:
             cbs.call("on_train_batch_end", step, LazyLogs(acc.result))
         now = time.perf_counter()
-        if bar.live and now - last_read >= refresh:
+        if bar.live and (now - last_read >= refresh or step == first):  # drawn at once, then every refresh s
             last_read = now
             _check_bad(bad_step, model.epoch, model)
             bar.update(step + 1, acc.result())
@@ -193,7 +200,15 @@ def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh
     backend.synchronize()
     if not model.stop_training:
         _check_bad(bad_step, model.epoch, model)
-    return acc, time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def _resumed_sums(model, first):
+    """The sums a mid-epoch checkpoint saved for this epoch up to step ``first``, or None."""
+    sums = getattr(model, "metadata", {}).get("epoch_sums") if first else None
+    if sums and (sums.get("epoch"), sums.get("step")) == (model.epoch, first):
+        return sums
+    return None
 
 
 def seed_dropout(model, epoch, step, batch_size):

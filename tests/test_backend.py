@@ -138,11 +138,11 @@ def test_layer_loss_optimizer_code_never_imports_an_array_library():
     assert offenders == []
 
 
-def test_only_backend_and_kernels_import_cupy():
-    offenders = [str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")
-                 if re.search(r"^\s*(import|from)\s+cupy\b", p.read_text(), re.M)
-                 and p.name not in ("backend.py", "kernels_gpu.py") and "benchmarks" not in p.parts]
-    assert offenders == []
+def test_only_the_cupy_backend_imports_cupy():
+    # backend/sim/names.py reads CuPy's name lists where CuPy is installed; the benchmarks time CuPy itself.
+    importers = {str(p.relative_to(ROOT)) for p in ROOT.rglob("*.py")
+                 if re.search(r"^\s*(import|from)\s+cupy\b", p.read_text(), re.M) and "benchmarks" not in p.parts}
+    assert importers == {"backend/cupy.py", "backend/sim/names.py"}
 
 
 def test_every_array_function_the_code_calls_exists_in_cupy():

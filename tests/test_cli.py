@@ -258,3 +258,65 @@ def test_out_of_memory_is_one_line(data_dir):
     assert proc.returncode == 1
     line = error_line(proc)
     assert "out of memory" in line and "--batch-size" in line
+
+
+# --- the checkpoint remembers its dataset -------------------------------------------------------
+@pytest.fixture
+def two_datasets(isolated_data_env):
+    """Fake Fashion-MNIST and a different fake MNIST where Debian's packages put them (isolated)."""
+    from tests.idx_files import write_fake_mnist
+
+    _, system = isolated_data_env
+    write_fake_mnist(system / "fashion-mnist", N_TRAIN, N_TEST, seed=0)
+    write_fake_mnist(system / "mnist", N_TRAIN, N_TEST, seed=7)
+    return system
+
+
+def test_resume_trains_on_the_checkpoints_dataset(two_datasets, tmp_path):
+    """Rough edge: `train --resume` without --dataset went to MNIST; it must continue on Fashion-MNIST,
+    bit for bit as a run that was never stopped."""
+    from tests.test_cli_train import assert_same_checkpoint
+
+    common = ("--device", "cpu", "--hidden", "16", "--seed", "2")
+    first, resumed, straight = tmp_path / "first.npz", tmp_path / "resumed.npz", tmp_path / "straight.npz"
+    assert run_cli("train", "--dataset", "fashion-mnist", *common, "--epochs", "1", "--checkpoint", first,
+                   "-q").returncode == 0
+    proc = run_cli("train", "--resume", first, "--device", "cpu", "--epochs", "2", "--checkpoint", resumed, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["dataset"] == "fashion-mnist"
+    assert "data: Fashion-MNIST" in proc.stderr and str(two_datasets / "fashion-mnist") in proc.stderr
+    assert run_cli("train", "--dataset", "fashion-mnist", *common, "--epochs", "2", "--checkpoint", straight,
+                   "-q").returncode == 0
+    assert_same_checkpoint(straight, resumed)
+    other = run_cli("train", "--resume", first, "--dataset", "mnist", "--device", "cpu", "--epochs", "2")
+    assert other.returncode == 0, other.stderr
+    assert f"note: {first} was trained on fashion-mnist; continuing on mnist" in other.stdout
+    assert "data: MNIST" in other.stdout
+    assert "--dataset" not in run_cli("train", "--help").stdout.split("--resume fm.npz")[1].splitlines()[0]
+
+
+def test_predict_names_classes_from_the_checkpoints_dataset(two_datasets, tmp_path):
+    ck = tmp_path / "fm.npz"
+    assert run_cli("train", "--dataset", "fashion-mnist", "--device", "cpu", "--hidden", "16", "--epochs", "1",
+                   "--checkpoint", ck, "-q").returncode == 0
+    _, (x, y) = fake_mnist_arrays(N_TRAIN, N_TEST, seed=0)
+    numpy.save(tmp_path / "x.npy", x[:10])
+    proc = run_cli("predict", ck, tmp_path / "x.npy", "--device", "cpu", "--json")
+    assert proc.returncode == 0, proc.stderr
+    from gpuprop.datasets.fashion_mnist import CLASS_NAMES
+
+    preds = json.loads(proc.stdout)["predictions"]
+    assert [p["label"] for p in preds] == [CLASS_NAMES[p["class"]] for p in preds]
+
+
+def test_offline_error_is_one_line_and_names_the_installed_dataset(two_datasets):
+    """MNIST missing and no network, Fashion-MNIST installed: one line that says how to use it."""
+    import shutil
+
+    shutil.rmtree(two_datasets / "mnist")
+    proc = run_cli("train", "--device", "cpu")
+    assert proc.returncode == 1
+    line = error_line(proc)
+    assert line.startswith("error: cannot load MNIST: not found locally and the download failed")
+    assert f"Fashion-MNIST, installed in {two_datasets / 'fashion-mnist'}: add --dataset fashion-mnist" in line
+    assert "--data-dir" in line

@@ -175,3 +175,98 @@ def test_ctrl_c_without_checkpoint_exits_130(data_dir):
         ["--data-dir", data_dir, *CPU, "--hidden", "16", "--batch-size", "8", "--epochs", "1000"]))
     assert rc == 130
     assert "nothing saved" in err and "--checkpoint" in err and "Traceback" not in err
+
+
+# --- a mid-epoch resume reports the whole epoch --------------------------------------------------
+def _mlp(seed):
+    from gpuprop import Sequential
+    from gpuprop.layers import Dense, Flatten
+
+    model = Sequential([Flatten(input_shape=(28, 28)), Dense(16, activation="relu"), Dense(10, activation="softmax")],
+                       device="cpu", seed=seed)
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def test_mid_epoch_resume_reports_loss_and_accuracy_over_the_whole_epoch(tmp_path):
+    """Rough edge: after a mid-epoch resume the '16/16' line covered only the resumed steps. Ctrl-C (a real
+    SIGINT, raised at a fixed step) stops epoch 2 after step 5; saved, loaded and resumed, its line must carry
+    the loss and accuracy of the run that was never stopped (same per-step losses summed in the same order)."""
+    from gpuprop import load_model
+    from tests.idx_files import fake_mnist_arrays
+
+    (x, y), _ = fake_mnist_arrays(N_TRAIN, 10, seed=0)
+    x = x / 255.0
+    straight = _mlp(4).fit(x, y, batch_size=32, epochs=2, verbose=0)
+    model = _mlp(4)
+    calls, train_step = [0], model.train_step
+
+    def step_then_ctrl_c(xb, yb):
+        calls[0] += 1
+        if calls[0] == N_TRAIN // 32 + 5:  # epoch 2, step 5
+            signal.raise_signal(signal.SIGINT)
+        return train_step(xb, yb)
+
+    model.train_step = step_then_ctrl_c
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=32, epochs=2, verbose=0)
+    assert (model.epoch, model.step_in_epoch) == (1, 5)
+    model.save(tmp_path / "mid.npz")
+    resumed = load_model(tmp_path / "mid.npz", device="cpu")
+    log = tmp_path / "log.txt"
+    with open(log, "w") as stream:
+        history = resumed.fit(x, y, batch_size=32, epochs=2, initial_epoch=1, verbose=2, log=stream)  # Keras: epoch 2
+    assert history.epoch == [1]
+    assert history.history["accuracy"][0] == straight.history["accuracy"][1]
+    assert history.history["loss"][0] == pytest.approx(straight.history["loss"][1], rel=1e-12)
+    assert f"loss: {straight.history['loss'][1]:.4f}" in log.read_text()
+    assert history.stats[0]["steps"] == N_TRAIN // 32 - 5
+
+
+def test_resume_without_saved_sums_says_which_steps_the_line_covers(tmp_path):
+    """A checkpoint from before the sums were saved: the line says plainly it covers the resumed steps only."""
+    from tests.idx_files import fake_mnist_arrays
+
+    (x, y), _ = fake_mnist_arrays(N_TRAIN, 10, seed=0)
+    model = _mlp(4)
+    model.step_in_epoch = 5
+    log = tmp_path / "log.txt"
+    with open(log, "w") as stream:
+        model.fit(x / 255.0, y, batch_size=32, epochs=1, verbose=2, log=stream)
+    assert "(loss and accuracy over steps 6-16 only: resumed mid-epoch)" in log.read_text()
+
+
+def test_live_bar_in_a_narrow_terminal_shows_time_and_eta_and_never_wraps(data_dir):
+    """Rough edge: the live bar had no elapsed time or ETA, and in a 60-column terminal every redraw wrapped
+    into a new line. Here `train` runs on a real pseudo-terminal set to 60 columns."""
+    import fcntl
+    import pty
+    import re
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 60, 0, 0))
+    env = cli_env()
+    env.pop("COLUMNS", None)
+    proc = subprocess.Popen([sys.executable, "-m", "gpuprop", "train", "--data-dir", str(data_dir), *CPU,
+                             "--hidden", "16", "--batch-size", "8", "--epochs", "2"],
+                            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    os.close(master)
+    text = b"".join(chunks).decode("utf-8")
+    redraws = [re.sub(r"\x1b\[K", "", part).rstrip("\r\n") for part in text.split("\r") if "ETA" in part]
+    assert redraws, text  # the bar is drawn at the first step of each epoch at least
+    for line in redraws:
+        assert len(line) < 60, line  # shorter than the terminal: a redraw overwrites, never wraps
+        assert re.match(r"\d+/64 ━*─* [0-9ms]+ ETA [0-9ms]+ - (accuracy: \S+ - )?loss:", line), line  # Keras' order

@@ -332,3 +332,17 @@ def test_mid_epoch_resume_with_dropout_is_exact(tmp_path, stop_after):
     assert resumed.epoch == 3
     for a, b in zip(straight.get_weights(), resumed.get_weights()):
         numpy.testing.assert_array_equal(a, b)
+
+
+def test_predict_on_a_terminal_ends_its_bar_without_a_dangling_separator():
+    import io
+
+    from gpuprop.progress import EpochProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    out = Terminal()
+    EpochProgress(None, None, 8, 1, out).close(8, {}, 0.08)
+    assert out.getvalue().startswith("\r8/8 ") and out.getvalue().endswith("ms/step\x1b[K\n")

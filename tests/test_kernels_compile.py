@@ -5,8 +5,9 @@ so a mistake in a kernel's C++ would otherwise surface only on a GPU machine.
 Here each kernel's operation is set in a CUDA function laid out as CuPy lays
 one out (inputs read into ``const T`` locals, outputs bound as ``T&``, ``T``
 the element type, a semicolon after the operation) and compiled with NVRTC, which needs no driver and no device.
-Whether the kernels compute the right thing is ``test_ops_kernels.py``'s job,
-on a GPU. Runs where CuPy and NVRTC are installed; elsewhere it skips, saying so, unless
+Whether the kernels compute the right thing is ``test_sim_kernels.py``'s job
+(the same operation strings compiled for the host by the gpu-sim stand-in) and
+``test_ops_kernels.py``'s, on a GPU. Runs where CuPy and NVRTC are installed; elsewhere it skips, saying so, unless
 GPUPROP_REQUIRE_NVRTC is set (CI sets it where it installed NVRTC), which turns the skip into a failure.
 """
 
@@ -33,9 +34,9 @@ def _nvrtc():
 
 
 def _kernels():
-    from gpuprop import kernels_gpu
+    from gpuprop.backend.kernels import elementwise_kernels
 
-    return {k.name: k for k in vars(kernels_gpu).values() if isinstance(k, cupy.ElementwiseKernel)}
+    return elementwise_kernels(cupy)
 
 
 def _source(kernel, ctype):

@@ -2,7 +2,7 @@
 
 On the CPU ``backend.ops`` *is* the reference, so these tests pin it to a
 direct NumPy formula on the host; on a GPU they also prove that every override
-in ``kernels_gpu.CupyOps`` computes the reference function.
+in ``backend.kernels.CupyOps`` computes the reference function.
 """
 
 import copy

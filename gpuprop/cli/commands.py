@@ -98,7 +98,8 @@ def _read_inputs(path, shape, invert):
 @click.argument("checkpoint", type=click.Path(dir_okay=False))
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @device_option
-@dataset_option(default=None, help="Name the classes after this dataset's labels (Fashion-MNIST: Sneaker, Bag, ...).")
+@dataset_option(default=None, help="Name the classes after this dataset's labels (Fashion-MNIST: Sneaker, Bag, ...) "
+                                   "[default: the one the checkpoint was trained on].")
 @click.option("--invert", is_flag=True, help="Invert pixels (for dark strokes on a light background).")
 @json_option
 @debug_option
@@ -112,9 +113,10 @@ def predict(checkpoint, files, device, dataset, invert, as_json):
     from .. import datasets, get_backend, load_model
 
     out = human_stream(as_json)
-    class_names = datasets.get(dataset).SPEC.class_names if dataset else None
     backend = get_backend(device)
     model = load_model(checkpoint, device=backend, compile=False)
+    dataset = dataset or model.metadata.get("dataset")  # as evaluate: the checkpoint knows its data
+    class_names = datasets.get(dataset).SPEC.class_names if dataset else None
     shape = tuple(model.layers[0].input_shape)
     results = []
     for path in files:

@@ -58,12 +58,38 @@ def load_dataset(name, data_dir, quiet=False):
     from ..datasets import sources
 
     module = datasets.get(name)
-    train, test = module.load_data(data_dir=data_dir, progress=False if quiet else None)
+    try:
+        train, test = module.load_data(data_dir=data_dir, progress=False if quiet else None)
+    except GpupropError as exc:
+        hint = _installed_instead(name, data_dir)
+        if not hint:
+            raise
+        raise type(exc)(f"{exc}{hint}") from None
     try:  # only to tell the user where the files came from
         folder = str(next(iter(sources.locate(module.SPEC, data_dir=data_dir, download=False).values())).parent)
     except GpupropError:
         folder = None
     return module.SPEC, train, test, folder
+
+
+def _installed_instead(name, data_dir):
+    """'; or train on X, installed in DIR: add --dataset X' for each other dataset found on this machine."""
+    from .. import datasets
+    from ..datasets import sources
+
+    if data_dir is not None or os.environ.get("GPUPROP_DATA_DIR"):
+        return ""  # the user named the folder: other places are not looked at
+    hints = []
+    for other, module in datasets.DATASETS.items():
+        if other == name:
+            continue
+        try:
+            found = sources.locate(module.SPEC, download=False)
+        except GpupropError:
+            continue
+        hints.append(f"; or use {module.SPEC.title}, installed in {next(iter(found.values())).parent}: "
+                     f"add --dataset {other}")
+    return "".join(hints)
 
 
 def check_input_shape(model, images, source):

@@ -30,7 +30,8 @@ def _hidden(ctx, param, value):
 
 # --- the command ----------------------------------------------------------------------
 @click.command()
-@dataset_option()
+@dataset_option(default=None, help="Dataset: its test split is the validation data [default: with --resume the "
+                                   "checkpoint's, else mnist].")
 @data_dir_option
 @click.option("--model", "model_name", type=click.Choice(["softmax", "mlp", "cnn"], case_sensitive=False),
               default="mlp", show_default=True, help="softmax regression, an MLP, or Keras' MNIST convnet.")
@@ -66,7 +67,7 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
     Examples:
       gpuprop train --model softmax --optimizer sgd --lr 0.01 --batch-size 32
       gpuprop train --dataset fashion-mnist --model cnn --epochs 12 --checkpoint fm.npz
-      gpuprop train --resume fm.npz --checkpoint fm.npz --epochs 20
+      gpuprop train --resume fm.npz --checkpoint fm.npz --epochs 20   # on fm.npz's dataset
 
     Ctrl-C stops after the current step; with --checkpoint the model is saved
     first, and --resume continues exactly where it stopped.
@@ -94,12 +95,15 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
     backend = get_backend(device)
     say(f"device: {backend.describe()} - {backend.reason}")
 
+    model = load_model(resume, device=backend) if resume else None
+    if model is not None:
+        dataset = _resume_dataset(model, dataset, resume, say)
+    dataset = dataset or "mnist"
     spec, (x_train, y_train), (x_test, y_test), folder = load_dataset(dataset, data_dir, quiet)
     say(f"data: {spec.title}, {len(x_train):,} training and {len(x_test):,} test images"
         + (f" from {folder}" if folder else "") + "; the test split is the validation data")
 
     if resume:
-        model = load_model(resume, device=backend)
         if model.optimizer is None:
             raise GpupropError(f"{resume} holds no optimizer state (saved before compile); it cannot be resumed")
         _note_ignored(ctx, say)
@@ -179,6 +183,14 @@ def _resume_batch_size(ctx, model, batch_size, resume):
         raise GpupropError(f"{resume} stopped mid-epoch at batch size {saved}: resume with --batch-size {saved} "
                            "(or without --batch-size)")
     return batch_size
+
+
+def _resume_dataset(model, dataset, resume, say):
+    """The checkpoint's dataset unless --dataset names one; a different one is said, never silent."""
+    saved = model.metadata.get("dataset")
+    if dataset and saved and dataset != saved:
+        say(f"note: {resume} was trained on {saved}; continuing on {dataset} as --dataset asks")
+    return dataset or saved
 
 
 def _note_ignored(ctx, say):

@@ -132,15 +132,14 @@ def locate(spec, data_dir=None, download=True, progress=None):
 
 
 def _not_found(spec, places, cause):
+    """One line: what failed, where we looked, and each way to fix it."""
     names = ", ".join(n[:-3] + "(.gz)" if n.endswith(".gz") else n for n in spec.files)
     fixes = [f"pass --data-dir (or set GPUPROP_DATA_DIR) to a folder holding {names}"]
     if spec.install_hint:
         fixes.append(spec.install_hint)
     fixes.append(f"check the network, or set {spec.mirror_env} to a mirror's base URL")
-    lines = [f"cannot load {spec.title}: {cause}",
-             "  looked in: " + ", ".join(str(p) for p in places),
-             "  to fix: " + "; or ".join(fixes)]
-    return DataError("\n".join(lines))
+    return DataError(f"cannot load {spec.title}: {cause}; looked in {', '.join(str(p) for p in places)}; "
+                     f"to fix: {'; or '.join(fixes)}")
 
 
 def fetch(spec, folder, progress=None, timeout=TIMEOUT):

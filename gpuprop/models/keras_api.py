@@ -4,7 +4,25 @@
 ``train_step``, ``test_step``, ``layers`` and the compile state.
 """
 
+import functools
+
 from .. import training
+
+
+def on_device(method):
+    """Run a model entry point inside its backend's device scope.
+
+    CuPy allocates on the thread's *current* device, which other backends and
+    threads move; without this a ``gpu:1`` model's gradients, optimizer slots
+    and buffers could land on device 0 and meet its weights in one kernel.
+    """
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self.backend.scope():
+            return method(self, *args, **kwargs)
+
+    return run
 
 
 class KerasModelAPI:
@@ -15,6 +33,7 @@ class KerasModelAPI:
             raise RuntimeError("compile the model before training or evaluating it: "
                                "model.compile(optimizer, loss, metrics=[...])")
 
+    @on_device
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
             validation_data=None, shuffle=True, class_weight=None, sample_weight=None, initial_epoch=0,
             steps_per_epoch=None, validation_steps=None, validation_batch_size=None, validation_freq=1, log=None):
@@ -49,6 +68,7 @@ class KerasModelAPI:
                             initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
                             log=log, validation_batch_size=validation_batch_size)
 
+    @on_device
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, log=None):
         """Loss (and metrics) over (x, y): a float, ``[loss, *metrics]``, or a dict with ``return_dict``."""
@@ -59,6 +79,7 @@ class KerasModelAPI:
                                  verbose=verbose, callbacks=callbacks, log=log)
         return logs if return_dict else _as_list(logs)
 
+    @on_device
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, log=None):
         """Model outputs (probabilities after softmax) as a host NumPy array."""
         if steps is not None:
@@ -66,6 +87,7 @@ class KerasModelAPI:
         self._ensure_built(x, need_compile=False)
         return training.predict(self, x, batch_size=batch_size or 32, verbose=verbose, callbacks=callbacks, log=log)
 
+    @on_device
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One gradient step on this batch; the loss (and metrics) on it as Keras returns them."""
         if class_weight is not None or sample_weight is not None:
@@ -80,6 +102,7 @@ class KerasModelAPI:
         logs = acc.result()
         return logs if return_dict else _as_list(logs)
 
+    @on_device
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) on this batch, without updating anything."""
         if sample_weight is not None:
@@ -88,17 +111,20 @@ class KerasModelAPI:
         logs = training.evaluate(self, training.DeviceDataset(self, x, y), batch_size=max(int(x.shape[0]), 1))
         return logs if return_dict else _as_list(logs)
 
+    @on_device
     def predict_on_batch(self, x):
         """Outputs for this one batch as a host NumPy array."""
         self._ensure_built(x, need_compile=False)
         return self.backend.to_host(self(x))
 
+    @on_device
     def __call__(self, x, training=False):
         self._ensure_built(x, need_compile=False)
         from .network import cast_input
 
         return self.forward(cast_input(self.backend, x), training=training)
 
+    @on_device
     def save(self, filepath, metadata=None):
         """Write the model atomically in the format its name asks for: .npz (architecture, weights, optimizer
         state and training position; no pickle), .keras or .h5/.hdf5 (Keras' files)."""

@@ -19,7 +19,7 @@ from ..layers import base as base_layers
 from ..layers import fused
 from ..layers.base import Layer
 from . import packing
-from .keras_api import KerasModelAPI
+from .keras_api import KerasModelAPI, on_device  # noqa: F401 (on_device: shared with other model kinds)
 
 
 class Network(KerasModelAPI):
@@ -57,6 +57,7 @@ class Network(KerasModelAPI):
         if not self._trainable:
             layer.trainable = False
 
+    @on_device
     def add(self, layer):
         """Append ``layer``; a built model builds it at once on its current output shape (Keras)."""
         self._check_layer(layer)
@@ -69,6 +70,7 @@ class Network(KerasModelAPI):
             self.build()
 
     # --- building ---------------------------------------------------------------
+    @on_device
     def build(self, input_shape=None):
         """Create every layer's weights; ``input_shape`` is per sample (or Keras' ``(None, ...)``), or the first layer's."""
         if self.built:
@@ -149,6 +151,7 @@ class Network(KerasModelAPI):
             for name, arr in old.get(id(p), {}).items():
                 slots[name][...] = arr
 
+    @on_device
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
         """Choose optimizer, loss and metrics (strings or objects), as Keras' ``compile``."""
         if loss is None:
@@ -159,12 +162,14 @@ class Network(KerasModelAPI):
         self._setup_training()
 
     # --- the math ------------------------------------------------------------------
+    @on_device
     def forward(self, x, training=False):
         """Output of the whole model (activations included)."""
         for step in self._steps:
             x = step.forward(x, training=training)
         return x
 
+    @on_device
     def backward(self, grad):
         """Turn dL/d(output of the training steps) into parameter gradients, last layer first."""
         for step in reversed(self._train_steps):
@@ -173,6 +178,7 @@ class Network(KerasModelAPI):
                 break
         return grad
 
+    @on_device
     def train_step(self, x, y):
         """One step of gradient descent on the batch (x, y). Returns (loss, training output) on the device."""
         out = x
@@ -185,6 +191,7 @@ class Network(KerasModelAPI):
         self.optimizer.apply_gradients(self._opt_params, self._opt_grads)
         return loss, out
 
+    @on_device
     def test_step(self, x, y):
         """(loss, training-form output) without updating anything."""
         out = x
@@ -216,10 +223,12 @@ class Network(KerasModelAPI):
         return ([p for layer in self.layers if not layer.trainable for p in layer.params.values()]
                 + [s for layer in self.layers for s in layer.state.values()])
 
+    @on_device
     def get_weights(self):
         """Every layer's weights as host NumPy arrays, in Keras order and layout."""
         return [w for layer in self.layers for w in layer.get_weights()]
 
+    @on_device
     def set_weights(self, weights):
         weights = list(weights)
         expected = sum(len(layer.weight_names()) for layer in self.layers)

@@ -242,7 +242,8 @@ def _rebuild(header, arrays, device, compile):
         loss = losses.from_config(comp["loss"], comp.get("loss_config"))
         model.compile(optimizers.from_config(comp["optimizer"]), loss, metrics=comp["metrics"])
         n_opt = sum(1 for k in arrays if k.startswith("opt_"))
-        model.optimizer.set_variables([arrays[f"opt_{i}"] for i in range(n_opt)])
+        with model.backend.scope():  # the slots are written on the model's device
+            model.optimizer.set_variables([arrays[f"opt_{i}"] for i in range(n_opt)])
         model.optimizer.iterations = comp["iterations"]
     return model
 

@@ -30,7 +30,6 @@ class Optimizer:
         self.slots = None
         self.backend = None
         self._packed = None
-        self._scalar = (None, None, None)
 
     def build(self, params, backend, packed=None):
         """Create per-parameter slots (zeros like each parameter) on ``backend``.
@@ -53,8 +52,6 @@ class Optimizer:
     def current_learning_rate(self, step=None):
         """The learning rate for ``step`` (default: the step about to be taken), as a float."""
         lr = self.learning_rate
-        if type(lr) is float:  # the common case, first: softmax regression's step is ~60 µs
-            return lr
         if isinstance(lr, LearningRateSchedule):
             return float(lr(self.iterations if step is None else step))
         return float(lr)
@@ -93,13 +90,6 @@ class Optimizer:
 
     def update_step(self, param, grad, slots, lr):
         raise NotImplementedError
-
-    def dtype_scalar(self, value, dtype):
-        """``value`` as a ``dtype`` scalar, cached while it stays the same (NumPy takes a Python float slower)."""
-        cached = self._scalar
-        if cached[0] != value or cached[1] is not dtype:
-            cached = self._scalar = (value, dtype, dtype.type(value))
-        return cached[2]
 
     def scratch(self, param):
         """A work array shaped like ``param``, reused every step (not state: never saved)."""

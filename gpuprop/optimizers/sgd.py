@@ -31,9 +31,7 @@ class SGD(Optimizer):
                 g = g + self.momentum * b
             else:
                 g = b
-        tmp = self.scratch(p)
-        self.xp.multiply(g, self.dtype_scalar(lr, p.dtype), out=tmp)
-        p -= tmp
+        p -= lr * g  # a Python float times float32 stays float32 (NumPy 2 and CuPy)
 
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}

@@ -80,7 +80,7 @@ def run(devices="all", quick=False, peers=("torch",), log=None, points=None):
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     devs = devices_for(devices) if isinstance(devices, str) else list(devices)
     settings = timing.settings(quick)  # the bench's own: a point is timed exactly as a bench row is
-    from ..backend import get_backend
+    from gpuprop.backend import get_backend
 
     doc = {"machine": machine.info([get_backend(d) for d in devs], peers=()),
            "settings": dict(settings, devices=devs, paired=True), "points": [], "skipped": []}

@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 
 from . import timing, workloads
-from .trainer import GpupropTrainer
+from gpuprop.bench.peers import GpupropTrainer
 
 
 def _timed(fn, label, acc, sync):

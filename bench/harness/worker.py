@@ -1,4 +1,4 @@
-"""One framework on one device, in its own process: ``python -m gpuprop.benchmarks.worker SPEC_JSON``.
+"""One framework on one device, in its own process: ``python -m harness.worker SPEC_JSON``.
 
 The runner starts one worker per (device, framework) so that frameworks never
 share a process: PyTorch's OpenMP threads, XLA's thread pool and OpenBLAS's
@@ -20,7 +20,7 @@ import time
 from . import timing, workloads
 from .machine import OtherLoad
 from .memory import DevicePeak
-from .trainer import make
+from gpuprop.bench.peers import make
 
 
 def emit(kind, obj):

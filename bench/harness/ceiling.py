@@ -9,7 +9,7 @@ ceiling" compares a training step against the very GEMM it is made of.
 
 import numpy
 
-from ..backend import get_backend
+from gpuprop.backend import get_backend
 from .machine import OtherLoad
 from .timing import measure
 

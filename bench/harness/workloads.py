@@ -185,14 +185,14 @@ def epoch_data(workload, n=EPOCH_SAMPLES, seed=0):
 # --- gpuprop -------------------------------------------------------------------------------
 def conv_layers():
     """(Conv2D, MaxPooling2D) from gpuprop, or raise ImportError saying what is missing."""
-    from .. import layers
+    from gpuprop import layers
 
     conv = getattr(layers, "Conv2D", None)
     pool = getattr(layers, "MaxPooling2D", None)
     if conv is None or pool is None:
         try:  # written but perhaps not yet exported from gpuprop.layers
-            from ..layers.conv import Conv2D as conv
-            from ..layers.pooling import MaxPooling2D as pool
+            from gpuprop.layers.conv import Conv2D as conv
+            from gpuprop.layers.pooling import MaxPooling2D as pool
         except ImportError as exc:
             raise ImportError(f"gpuprop has no Conv2D/MaxPooling2D yet ({exc})") from None
     return conv, pool
@@ -209,7 +209,7 @@ def available(workload):
 
 
 def gpuprop_optimizer(workload):
-    from .. import optimizers
+    from gpuprop import optimizers
 
     if workload.optimizer == "adam":
         return optimizers.Adam(learning_rate=workload.lr)
@@ -220,7 +220,7 @@ def gpuprop_optimizer(workload):
 
 def build_gpuprop(workload, device="cpu", seed=0, metrics=None):
     """The workload as a compiled gpuprop ``Sequential`` on ``device`` (weights fixed by ``seed``)."""
-    from .. import Sequential, layers
+    from gpuprop import Sequential, layers
 
     stack = []
     for i, spec in enumerate(workload.layers):

@@ -14,10 +14,10 @@ device, accumulating loss and accuracy.
 import math
 import time
 
-from ..training import DeviceDataset
+from gpuprop.training import DeviceDataset
 from . import workloads
 from .stats import median, relative_spread
-from .trainer import GpupropTrainer
+from gpuprop.bench.peers import GpupropTrainer
 
 
 def measure_epoch(workload, device, epoch_repeats=3):

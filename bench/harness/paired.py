@@ -14,7 +14,7 @@ Between turns the runner pauses ``GAP_S``: BLAS and OpenMP threads may keep
 spinning for a while after their last call (OpenBLAS up to ~0.1 s) and must
 not take a core from the next framework's repeat.
 
-Worker side (``python -m gpuprop.benchmarks.paired DEVICE FRAMEWORK``): one
+Worker side (``python -m harness.paired DEVICE FRAMEWORK``): one
 command per line on stdin, one reply line on stdout:
 
     SETUP name warmup   → READY {"first_loss", "one_step_s"}   (build, first step, warm-up)
@@ -39,7 +39,7 @@ _REPLIES = ("READY", "TIME", "END", "FAIL", "INFO")
 
 # --- worker side ---------------------------------------------------------------------------------
 def serve(device, fw, stdin=sys.stdin):
-    from ..backend import get_backend
+    from gpuprop.backend import get_backend
     from .ceiling import sgemm
     from .worker import emit, extras, reason, start_trainer
 
@@ -104,7 +104,7 @@ class Worker:
 
     def __init__(self, device, fw):
         self.fw = fw
-        self.proc = subprocess.Popen([sys.executable, "-m", "gpuprop.benchmarks.paired", device, fw],
+        self.proc = subprocess.Popen([sys.executable, "-m", "harness.paired", device, fw],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
                                      env=memory.child_env())
         kind, payload = self._read()

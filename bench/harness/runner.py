@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 
-from ..backend import get_backend
+from gpuprop.backend import get_backend
 from . import machine, memory, paired, timing, workloads
 from .derived import finish
 from .selection import PEERS, devices_for, frameworks_for, parse_peers, peer_missing  # noqa: F401 (re-exported)
@@ -184,7 +184,7 @@ class Run:
                 "quick": self.is_quick(device), "ceiling": ceiling, "deadline": deadline}
         seen, proc = set(), None
         try:
-            proc = subprocess.Popen([sys.executable, "-m", "gpuprop.benchmarks.worker", json.dumps(spec)],
+            proc = subprocess.Popen([sys.executable, "-m", "harness.worker", json.dumps(spec)],
                                     stdout=subprocess.PIPE, text=True, env=memory.child_env())
             for line in proc.stdout:
                 kind, _, payload = line.partition(" ")

@@ -1,7 +1,7 @@
 """Peak memory of a training step: host RSS in a fresh process, device memory in process.
 
 Host: ``peak_host_mb`` comes from a fresh Python process per (workload,
-framework, device) running ``python -m gpuprop.benchmarks.memory``: it imports
+framework, device) running ``python -m harness.memory``: it imports
 the framework, initialises the device, makes the initial weights and the data
 batches and uploads them, then resets the kernel's RSS high-water mark
 (``/proc/self/clear_refs`` ← 5) and reads the RSS as the baseline, builds the
@@ -110,7 +110,7 @@ class DevicePeak:
 
 def probe(workload_name, framework, device, steps=5):
     """Run in a fresh process: the RSS figures described in the module docstring."""
-    from . import trainer as trainer_mod
+    from gpuprop.bench import peers as trainer_mod
     from . import workloads
 
     wl = workloads.WORKLOADS[workload_name]
@@ -134,8 +134,9 @@ def probe(workload_name, framework, device, steps=5):
 def child_env():
     """The environment for benchmark child processes: this gpuprop first on the import path."""
     env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+    bench = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # harness.* lives here
+    root = os.path.dirname(bench)  # and this checkout's gpuprop here
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (bench, root, env.get("PYTHONPATH")) if p)
     env.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     return env
 
@@ -143,7 +144,7 @@ def child_env():
 def host_peak(workload_name, framework, device, steps=5, timeout=300):
     """``probe`` in a child process; a dict, or {'host_mem_error': reason} when it failed."""
     env = child_env()
-    cmd = [sys.executable, "-m", "gpuprop.benchmarks.memory", workload_name, framework, device, str(steps)]
+    cmd = [sys.executable, "-m", "harness.memory", workload_name, framework, device, str(steps)]
     try:
         out = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:

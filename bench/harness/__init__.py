@@ -1,4 +1,7 @@
-"""``gpuprop bench``: training-step speed on each device, beside PyTorch and JAX, in one run.
+"""The research benchmark harness (``python bench/run.py``; development tool, not installed).
+
+Built on the installed ``gpuprop.bench`` (its trainers and peers), adding
+what a user's ``gpuprop bench`` does not need.
 
 Method in one paragraph: every framework trains the *same* workload (layer
 spec in ``workloads``; gpuprop's Glorot-uniform initial weights copied into
@@ -14,7 +17,7 @@ products analytically (``workloads.flops_per_step``) and is compared with an
 sgemm ceiling measured in the same run (``ceiling``). CPU figures disturbed
 by other processes are flagged and measured again (``machine.OtherLoad``).
 
-Modules: workloads, timing, stats, ceiling, trainer (gpuprop), peers_torch,
-peers_jax, worker, paired, runner, derived, selection, epoch, memory, machine,
-report, scaling, profile.
+Modules: workloads, timing, stats, ceiling, worker, paired, runner, derived,
+selection, epoch, memory, machine, report, scaling, profile, cli; the
+trainers (gpuprop, torch, torch-compile, jax) are ``gpuprop.bench.peers``.
 """

@@ -1,7 +1,7 @@
 """What a run measures: which devices, which peers, which frameworks on each device."""
 
-from ..backend import get_backend
-from ..errors import BackendError
+from gpuprop.backend import get_backend
+from gpuprop.errors import BackendError
 
 PEERS = ("torch", "torch-compile", "jax")
 
@@ -63,7 +63,7 @@ def peer_missing(framework, device, deep=True):
             return "torch sees no CUDA device"
     if framework == "jax":
         try:
-            from .peers_jax import jax_device
+            from gpuprop.bench.peers import jax_device
 
             jax_device(device)
         except ImportError:
