@@ -25,14 +25,14 @@ import sys, numpy as np, keras
 out = sys.argv[1]
 (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
 np.save(out + '/keras_x_test.npy', x_test)
-x = x_test[:2000].astype('float32') / 255.0
+x = x_test[:1000].astype('float32') / 255.0
 for name in ('mlp', 'cnn'):
     model = keras.saving.load_model(out + '/' + name + '.keras')
     np.save(out + '/' + name + '_in_keras.npy', model.predict(x if name == 'mlp' else x[..., None], verbose=0))
 twin = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(32, activation='relu'),
                          keras.layers.BatchNormalization(), keras.layers.Dense(10, activation='softmax')])
 twin.compile('adam', 'sparse_categorical_crossentropy', metrics=['accuracy'])
-twin.fit(x_train[:5000] / 255.0, y_train[:5000], epochs=1, batch_size=64, verbose=0)
+twin.fit(x_train[:2000] / 255.0, y_train[:2000], epochs=1, batch_size=64, verbose=0)
 twin.save(out + '/keras_mlp.keras')
 np.save(out + '/keras_mlp_in_keras.npy', twin.predict(x, verbose=0))
 """
@@ -53,7 +53,7 @@ def test_fashion_mnist_models_predict_the_same_in_both_libraries(tmp_path):
         (home / f).symlink_to(FASHION / f)
 
     (x_train, y_train), (x_test, _) = datasets.fashion_mnist.load_data(data_dir=FASHION, download=False)
-    x_train, x = x_train[:5000].astype("float32") / 255.0, x_test[:2000].astype("float32") / 255.0
+    x_train, x = x_train[:2000].astype("float32") / 255.0, x_test[:1000].astype("float32") / 255.0
     ours = {
         "mlp": Sequential([layers.Flatten(input_shape=(28, 28)), layers.Dense(64, activation="relu"),
                            layers.Dense(10, activation="softmax")], device="cpu", seed=0),
@@ -63,7 +63,7 @@ def test_fashion_mnist_models_predict_the_same_in_both_libraries(tmp_path):
     }
     for name, model in ours.items():
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        model.fit(x_train if name == "mlp" else x_train[..., None], y_train[:5000], epochs=1, batch_size=64,
+        model.fit(x_train if name == "mlp" else x_train[..., None], y_train[:2000], epochs=1, batch_size=64,
                   verbose=0)
         model.save(tmp_path / f"{name}.keras")
 
