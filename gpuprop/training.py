@@ -7,6 +7,12 @@ when a progress display or a callback that reads batch logs asks, never per
 step otherwise. The shuffle and dropout streams are derived from (seed,
 epochs done) and follow the step, which is what makes a run resumed
 mid-epoch reproduce the uninterrupted one exactly.
+
+Host syncs (device-to-host reads; gpu-sim counts them): none inside a training
+step. Per epoch without a live progress bar, 3: the first non-finite step, the
+loss sum and the correct count (2 without metrics); a validation pass adds 2
+(1 without metrics). Once per dataset, 1: the label range check. A batch
+callback adds reads only when it reads its logs.
 """
 
 import math
@@ -17,7 +23,7 @@ import time
 from . import metrics as metrics_mod
 from .callbacks import CallbackList, History
 from .callbacks.base import LazyLogs
-from .errors import TrainingError
+from .errors import DataError, TrainingError
 from .progress import EpochProgress
 
 
@@ -33,6 +39,10 @@ class DeviceDataset:
     """x, y and each metric's targets resident on the model's device, in the dtypes the loss wants."""
 
     def __init__(self, model, x, y, scale=None):
+        with model.backend.scope():  # the arrays made here belong on the model's device, not the current one
+            self._load(model, x, y, scale)
+
+    def _load(self, model, x, y, scale):
         backend = model.backend
         from .config import floatx
 
@@ -52,6 +62,8 @@ class DeviceDataset:
             self.y = backend.asarray(y).astype(floatx())
         if int(self.y.shape[0]) != self.n:
             raise ValueError(f"x has {self.n} samples but y has {int(self.y.shape[0])}")
+        if model.loss.name == "sparse_categorical_crossentropy":
+            _check_label_range(backend, self.y, getattr(model, "output_shape", None))
         self._targets = {}
 
     def targets(self, metrics):
@@ -64,6 +76,21 @@ class DeviceDataset:
                 self._targets[key] = None if t is self.y else t  # None: the batch's y itself
             out.append(self._targets[key])
         return out
+
+
+def _check_label_range(backend, y, output_shape):
+    """Integer labels must index the model's classes: CuPy wraps an out-of-range index where NumPy raises.
+
+    Once per dataset, one host read of (min, max); never per step.
+    """
+    if not output_shape or int(y.shape[0]) == 0:
+        return
+    classes = int(output_shape[-1])
+    lo, hi = (int(v) for v in backend.to_host(backend.xp.stack([y.min(), y.max()])))
+    bad = lo if lo < 0 else hi if hi >= classes else None
+    if bad is not None:
+        raise DataError(f"label {bad} is out of range for a model with {classes} classes: sparse labels must be "
+                        f"integers 0..{classes - 1}; check the labels or the size of the last layer")
 
 
 def as_dataset(model, x, y):
@@ -252,6 +279,11 @@ def _raise_nonfinite(epoch, step, model):
 
 def evaluate(model, data, batch_size=256, verbose=0, callbacks=None, log=None):
     """Mean loss and metrics over ``data`` (a DeviceDataset) without training, as a logs dict."""
+    with model.backend.scope():  # the CLI calls this directly: the sums belong on the model's device
+        return _evaluate(model, data, batch_size, verbose, callbacks, log)
+
+
+def _evaluate(model, data, batch_size, verbose, callbacks, log):
     xp = model.xp
     cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(callbacks, model, {})
     metric_list = model.metrics

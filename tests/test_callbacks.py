@@ -322,3 +322,25 @@ def test_a_keras_callbacks_subclass_runs_in_gpuprop_fit():
     x, y = blobs()
     history = model_on().fit(x, y, epochs=5, callbacks=[KerasStyleCB()], verbose=0)
     assert seen == [(0, ["accuracy", "loss"]), (1, ["accuracy", "loss"])] and history.epoch == [0, 1]
+
+
+def test_batch_hooks_add_no_host_sync_per_step_unless_they_read_the_logs():
+    """On gpu-sim (CuPy's semantics, every device-to-host read counted): a batch hook that does not read its
+    logs costs no read per step; one that reads them costs one read per step (its own)."""
+    sim = gpuprop.get_backend("gpu-sim")
+    x, y = blobs(96)
+
+    def syncs(cbs, epochs=1):
+        model = model_on(sim)
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # warm: the first fit builds what it caches
+        before = sim.host_syncs()
+        model.fit(x, y, batch_size=8, epochs=epochs, verbose=0, callbacks=cbs)
+        return sim.host_syncs() - before
+
+    plain = syncs([])
+    quiet = syncs([callbacks.LambdaCallback(on_train_batch_begin=lambda b, logs: None,
+                                            on_train_batch_end=lambda b, logs: None)])
+    reading = syncs([callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: logs["loss"])])
+    assert quiet == plain
+    assert reading - plain >= 12  # 12 steps: the reads are the callback's
+    assert syncs([], epochs=2) - plain < 12  # and the loop itself reads per epoch, not per step

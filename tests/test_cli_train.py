@@ -269,4 +269,4 @@ def test_live_bar_in_a_narrow_terminal_shows_time_and_eta_and_never_wraps(data_d
     assert redraws, text  # the bar is drawn at the first step of each epoch at least
     for line in redraws:
         assert len(line) < 60, line  # shorter than the terminal: a redraw overwrites, never wraps
-        assert re.match(r"\d+/64 ━*─* [0-9ms]+ ETA [0-9ms]+ - (accuracy: \S+ - )?loss:", line), line  # Keras' order
+        assert re.match(r"\d+/64 ━*─* [0-9ms]+ ETA [0-9ms]+ - (accuracy|loss)", line), line  # Keras' order

@@ -1,8 +1,8 @@
 """Fused CUDA kernels that override the reference ops on CuPy.
 
 Each override computes exactly the function of its ``Ops`` counterpart in one
-pass over memory instead of several; ``tests/test_ops_kernels.py`` checks both
-against each other on every GPU backend present. The kernels are built from
+pass over memory instead of several; ``tests/test_ops_kernels.py`` holds both
+to a float64 formula on every GPU backend present. The kernels are built from
 the cupy module the backend was given (the real CuPy compiles them with NVRTC on
 first use; the gpu-sim stand-in compiles the same operation strings with the
 host's C++ compiler), so this module never imports cupy itself.

@@ -8,7 +8,7 @@ import click
 
 from ..errors import GpupropError
 
-_DEVICE_RE = re.compile(r"^(auto|cpu|gpu|cuda)(:\d+)?$")
+_DEVICE_RE = re.compile(r"^(auto|cpu|gpu|cuda|gpu-sim)(:\d+)?$")
 
 def _dataset_name(ctx, param, value):
     """Canonical dataset name; case, '-' and '_' are ignored (fashion_mnist works)."""
@@ -24,10 +24,10 @@ def _dataset_name(ctx, param, value):
 
 
 def _device_spec(ctx, param, value):
-    key = str(value).strip().lower()
+    key = str(value).strip().lower().replace("gpu_sim", "gpu-sim")
     m = _DEVICE_RE.match(key)
     if not m or (m.group(2) and m.group(1) in ("auto", "cpu")):
-        raise click.BadParameter(f"{value!r}: use auto, cpu, gpu or gpu:N")
+        raise click.BadParameter(f"{value!r}: use auto, cpu, gpu, gpu:N or gpu-sim")
     return key
 
 
@@ -41,8 +41,9 @@ data_dir_option = click.option(
     help="Folder with the four IDX files [default: $GPUPROP_DATA_DIR, the cache, /usr/share/datasets, "
          "else download].")
 device_option = click.option("--device", default="auto", show_default=True, callback=_device_spec,
-                             metavar="auto|cpu|gpu|gpu:N",
-                             help="Where to compute; auto takes the GPU when CuPy finds one.")
+                             metavar="auto|cpu|gpu|gpu:N|gpu-sim",
+                             help="Where to compute; auto takes the GPU when CuPy finds one. gpu-sim runs the "
+                                  "GPU code on a CPU stand-in that counts host syncs (no speed, no CUDA).")
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print one JSON object on stdout; human-readable output goes to stderr.")
 

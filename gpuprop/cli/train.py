@@ -1,5 +1,6 @@
 """`gpuprop train`: fit a zoo model on MNIST or Fashion-MNIST, Keras-style output, resumable."""
 
+import contextlib
 import json
 import math
 import shlex
@@ -146,6 +147,7 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
 
     from ..training import TrainingInterrupted, evaluate
 
+    syncs = _SyncCount(model, backend)
     if model.epoch >= epochs:
         say(f"nothing to train: the model has done {model.epoch} epoch(s) and --epochs is {epochs}")
         history = None
@@ -153,21 +155,71 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
     else:
         try:
             # --epochs is the total, as Keras' initial_epoch makes it: continue from the epochs already done
-            history = model.fit(train_data, validation_data=(val_data, None), batch_size=batch_size, epochs=epochs,
-                                initial_epoch=model.epoch, verbose=0 if quiet else 1, callbacks=[after_epoch], log=out)
+            with syncs.around_fit():
+                history = model.fit(train_data, validation_data=(val_data, None), batch_size=batch_size,
+                                    epochs=epochs, initial_epoch=model.epoch, verbose=0 if quiet else 1,
+                                    callbacks=[after_epoch], log=out)
         except TrainingInterrupted as stop:
             _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs, batch_size, device)
         final = {k: v[-1] for k, v in history.history.items()}
 
     result = summary(model, backend, history, final, dataset=dataset, batch_size=batch_size, checkpoint=checkpoint)
+    result.update(syncs.report())
     for line in summary_lines(result, spec.title, len(y_test)):
         say(line)
+    if result["host_syncs_per_step"] is not None:
+        say(f"host syncs: {result['host_syncs_per_step']:g} per training step, "
+            f"{result['host_syncs_per_epoch']:g} per epoch outside the steps ({backend.spec} counts them)")
     if plot:
         rows = read_metrics(metrics_path) if metrics_path else rows_from_history(history)
         save_plot(rows, plot, title=f"{model.name} on {spec.title}")
         say(f"plot: {plot}")
     if as_json:
         click.echo(json.dumps(result))
+
+
+class _SyncCount:
+    """Device-to-host syncs inside ``model.train_step`` and around it, where the backend counts them (gpu-sim).
+
+    ``train_step`` is wrapped on this model object only, so the count covers
+    exactly the training steps ``fit`` takes; the rest of ``fit`` (per-epoch
+    reads, validation, checkpoints) is reported per epoch.
+    """
+
+    def __init__(self, model, backend):
+        self.count = getattr(backend, "host_syncs", lambda: None)
+        self.in_steps = self.steps = self.total = self.epochs = 0
+        self.counting = self.count() is not None
+        if self.counting:
+            inner = model.train_step
+
+            def counted(x, y):
+                before = self.count()
+                result = inner(x, y)
+                self.in_steps += self.count() - before
+                self.steps += 1
+                return result
+
+            model.train_step = counted
+        self.model = model
+
+    @contextlib.contextmanager
+    def around_fit(self):
+        before, epoch = self.count(), self.model.epoch
+        try:
+            yield
+        finally:
+            if self.counting:
+                self.total += self.count() - before
+                self.epochs += self.model.epoch - epoch
+
+    def report(self):
+        """``host_syncs_per_step`` and ``host_syncs_per_epoch`` for --json: None where not counted."""
+        if not self.counting or not self.steps:
+            return {"host_syncs_per_step": None, "host_syncs_per_epoch": None}
+        outside = self.total - self.in_steps
+        return {"host_syncs_per_step": self.in_steps / self.steps,
+                "host_syncs_per_epoch": outside / self.epochs if self.epochs else None}
 
 
 def _resume_batch_size(ctx, model, batch_size, resume):

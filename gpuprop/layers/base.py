@@ -68,6 +68,7 @@ class Layer:
         self.backend = backend
         self.xp = backend.xp
         self.dtype = self.dtype or config.floatx()
+        config.refuse_half(self.dtype, f"{type(self).__name__} dtype")
         self.input_shape = tuple(input_shape)
         self.build_params(self.input_shape, rng)
         self.output_shape = tuple(self.compute_output_shape(self.input_shape))
