@@ -14,8 +14,13 @@ def host_rng(seed):
     return numpy.random.default_rng(seed)
 
 
+_SEEDS = None  # utils.set_random_seed puts a generator here: unseeded models then draw repeatable seeds
+
+
 def fresh_seed():
     """A random seed for models built without one; kept on the model so the run can be repeated."""
+    if _SEEDS is not None:
+        return int(_SEEDS.integers(2**31))
     return int(numpy.random.SeedSequence().entropy % 2**31)
 
 

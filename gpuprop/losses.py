@@ -1,6 +1,9 @@
 """Losses, each returning ``(loss, dloss/dprediction)`` in one call (Keras names).
 
-Keras' argument order: ``loss(y_true, y_pred)``. Cross-entropies fuse with
+Keras' argument order: ``loss(y_true, y_pred)``. A loss object called on arrays
+gives the batch mean; each loss also has Keras' function form
+(``categorical_crossentropy(y_true, y_pred)``: one value per sample), which
+``compile(loss=...)`` accepts as it accepts the name. Cross-entropies fuse with
 their output activation: when the model ends in softmax (or sigmoid) the loss
 receives the logits and the gradient is simply ``(p − y)/N``, which is both
 cheaper and free of the 0·log 0 and e^1e4 traps of going through p.
@@ -16,7 +19,10 @@ class Loss:
     name = "loss"
     fuses_with = None
 
-    def __init__(self, from_logits=False, name=None):
+    def __init__(self, from_logits=False, name=None, reduction="sum_over_batch_size"):
+        if reduction not in ("sum_over_batch_size", "mean", None):
+            raise ValueError(f"reduction={reduction!r} is not supported: gpuprop's losses average over the batch "
+                             "(reduction='sum_over_batch_size', Keras' default)")
         self.from_logits = from_logits
         if name:
             self.name = name
@@ -33,7 +39,13 @@ class Loss:
         return self.backend.ops
 
     def __call__(self, y_true, y_pred):
+        """The batch mean as a 0-d array on the loss's device; host arrays and lists are taken as given."""
+        y_true, y_pred = _as_arrays(self, y_true, y_pred)
         return self.loss_and_grad(y_true, y_pred)[0]
+
+    def per_sample(self, y_true, y_pred):
+        """One value per sample (the function form's result); y_pred is logits when ``from_logits``."""
+        raise NotImplementedError(f"{type(self).__name__} has no per-sample form")
 
     def loss_and_grad(self, y_true, y_pred):
         """(loss, dL/dy_pred); with ``from_logits`` y_pred is the logits."""
@@ -65,6 +77,10 @@ class MeanSquaredError(Loss):
 
     loss_and_grad_from_logits = loss_and_grad_from_output
 
+    def per_sample(self, y_true, y_pred):
+        diff = y_pred - y_true.reshape(y_pred.shape)
+        return (diff * diff).mean(axis=-1)
+
 
 class HalfMeanSquaredError(Loss):
     """The textbook form: L = 1/(2N) Σ_samples ‖ŷ − y‖²; dŷ = (ŷ − y)/N, N the batch size."""
@@ -79,6 +95,10 @@ class HalfMeanSquaredError(Loss):
         return loss, diff
 
     loss_and_grad_from_logits = loss_and_grad_from_output
+
+    def per_sample(self, y_true, y_pred):
+        diff = y_pred - y_true.reshape(y_pred.shape)
+        return 0.5 * (diff * diff).reshape(diff.shape[0], -1).sum(axis=-1)
 
 
 class CategoricalCrossentropy(Loss):
@@ -98,6 +118,13 @@ class CategoricalCrossentropy(Loss):
         loss = -(y_true * xp.log(p)).sum() / n
         return loss, _through_clip(-(y_true / p) / n, y_pred, eps)
 
+    def per_sample(self, y_true, y_pred):
+        xp = self.ops.xp
+        if self.from_logits:
+            return -(y_true * self.ops.log_softmax(y_pred)).sum(axis=-1)
+        eps = config.epsilon()
+        return -(y_true * xp.log(xp.clip(y_pred, eps, 1 - eps))).sum(axis=-1)
+
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     """As CategoricalCrossentropy with integer labels: dz = (p − onehot(y))/N."""
@@ -113,6 +140,11 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         onehot = xp.zeros((labels.shape[0], y_pred.shape[-1]), dtype=y_pred.dtype)
         onehot[xp.arange(labels.shape[0]), labels] = 1
         return super().loss_and_grad_from_output(onehot.reshape(y_pred.shape), y_pred)
+
+    def per_sample(self, y_true, y_pred):
+        k = y_pred.shape[-1]
+        onehot = self.ops.xp.eye(k, dtype=y_pred.dtype)[_labels(y_true)]
+        return super().per_sample(onehot.reshape(y_pred.shape), y_pred)
 
 
 class BinaryCrossentropy(Loss):
@@ -131,6 +163,14 @@ class BinaryCrossentropy(Loss):
         loss = -(y * xp.log(p) + (1 - y) * xp.log(1 - p)).sum() / n
         return loss, _through_clip((p - y) / (p * (1 - p)) / n, y_pred, eps)
 
+    def per_sample(self, y_true, y_pred):
+        xp, y = self.ops.xp, y_true.reshape(y_pred.shape)
+        if self.from_logits:
+            return (xp.maximum(y_pred, 0) - y_pred * y + xp.log1p(xp.exp(-xp.abs(y_pred)))).mean(axis=-1)
+        eps = config.epsilon()
+        p = xp.clip(y_pred, eps, 1 - eps)
+        return -(y * xp.log(p) + (1 - y) * xp.log(1 - p)).mean(axis=-1)
+
 
 def _labels(y_true):
     """Integer class labels as a flat array. Signed and narrow unsigned labels index as they are
@@ -147,6 +187,8 @@ def _through_clip(grad, y_pred, eps):
     return grad
 
 
+from .distance_losses import CategoricalHinge, Hinge, Huber, KLDivergence, MeanAbsoluteError  # noqa: E402
+
 _ALIASES = {
     "mse": MeanSquaredError,
     "mean_squared_error": MeanSquaredError,
@@ -155,16 +197,88 @@ _ALIASES = {
     "categorical_crossentropy": CategoricalCrossentropy,
     "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
     "binary_crossentropy": BinaryCrossentropy,
+    "mae": MeanAbsoluteError,
+    "mean_absolute_error": MeanAbsoluteError,
+    "huber": Huber,
+    "huber_loss": Huber,
+    "kld": KLDivergence,
+    "kl_divergence": KLDivergence,
+    "kullback_leibler_divergence": KLDivergence,
+    "hinge": Hinge,
+    "categorical_hinge": CategoricalHinge,
 }
+_NAMES = sorted(_ALIASES)
+_ALIASES.update({cls.__name__.lower(): cls for cls in set(_ALIASES.values())})  # 'MeanSquaredError' too, as Keras
+
+
+def _function_form(cls, name, options=()):
+    """Keras' function form of ``cls``: ``fn(y_true, y_pred, **options)`` → one value per sample."""
+
+    def fn(y_true, y_pred, **kwargs):
+        unknown = sorted(set(kwargs) - set(options))
+        if unknown:
+            raise TypeError(f"{name}() got unexpected argument(s) {', '.join(unknown)}")
+        unsupported = (kwargs.pop("label_smoothing", 0), kwargs.pop("axis", -1) != -1,
+                       kwargs.pop("ignore_class", None) is not None)
+        if any(unsupported):
+            raise ValueError(f"{name}(): gpuprop supports label_smoothing=0, axis=-1 and ignore_class=None only")
+        loss = cls(**kwargs)
+        y_true, y_pred = _as_arrays(loss, y_true, y_pred)
+        return loss.per_sample(y_true, y_pred)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"Per-sample {cls.__name__} of (y_true, y_pred), as ``keras.losses.{name}``; see {cls.__name__}."
+    fn.loss_class = cls
+    return fn
+
+
+_CE = ("from_logits", "label_smoothing", "axis")
+mean_squared_error = mse = _function_form(MeanSquaredError, "mean_squared_error")
+mean_absolute_error = mae = _function_form(MeanAbsoluteError, "mean_absolute_error")
+categorical_crossentropy = _function_form(CategoricalCrossentropy, "categorical_crossentropy", _CE)
+sparse_categorical_crossentropy = _function_form(SparseCategoricalCrossentropy, "sparse_categorical_crossentropy",
+                                                 ("from_logits", "ignore_class", "axis"))
+binary_crossentropy = _function_form(BinaryCrossentropy, "binary_crossentropy", _CE)
+huber = _function_form(Huber, "huber", ("delta",))
+kl_divergence = kld = _function_form(KLDivergence, "kl_divergence")
+hinge = _function_form(Hinge, "hinge")
+categorical_hinge = _function_form(CategoricalHinge, "categorical_hinge")
+
+
+def _as_arrays(loss, y_true, y_pred):
+    """Arrays on the loss's backend (the GPU when given CuPy arrays): y_pred in a float dtype, y_true as given."""
+    if loss.backend is None:
+        loss.backend = get_backend("gpu" if type(y_pred).__module__.startswith("cupy") else "cpu")
+    backend = loss.backend
+    y_pred = backend.asarray(y_pred)
+    if y_pred.dtype.kind != "f":
+        y_pred = y_pred.astype(config.floatx())
+    y_true = backend.asarray(y_true)
+    if y_true.dtype.kind == "f" and y_true.dtype != y_pred.dtype:
+        y_true = y_true.astype(y_pred.dtype)
+    return y_true, y_pred
 
 
 def get(identifier):
-    """A loss object from its Keras name (``'mse'``, ``'categorical_crossentropy'``, ...) or instance."""
+    """A loss object from its Keras name (``'mse'``, ``'categorical_crossentropy'``, ...), class,
+    function form (``losses.categorical_crossentropy``) or instance."""
     if isinstance(identifier, Loss):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Loss):
         return identifier()
+    if callable(identifier) and hasattr(identifier, "loss_class"):
+        return identifier.loss_class()
+    if callable(identifier):
+        raise ValueError(f"loss {getattr(identifier, '__name__', identifier)!r} is a function gpuprop cannot "
+                         "differentiate: use a gpuprop loss (a name, class or gpuprop.losses function) "
+                         "or subclass gpuprop.losses.Loss with its gradient")
     key = str(identifier).lower().replace("-", "_")
     if key not in _ALIASES:
-        raise ValueError(f"unknown loss {identifier!r}: use one of {', '.join(sorted(_ALIASES))}")
+        raise ValueError(f"unknown loss {identifier!r}: use one of {', '.join(_NAMES)}")
     return _ALIASES[key]()
+
+
+def from_config(name, config_dict):
+    """The loss ``name`` with the settings its ``get_config()`` returned (a checkpoint's compile block)."""
+    loss = get(name)
+    return type(loss)(**(config_dict or {}))

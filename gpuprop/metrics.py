@@ -57,13 +57,14 @@ class Accuracy(Metric):
 
 # Keras' names for each metric (what compile accepts) -> a factory giving the metric with its log name.
 REGISTRY = {"accuracy": lambda: Accuracy("accuracy"), "acc": lambda: Accuracy("accuracy")}
-KNOWN = set(REGISTRY)
 
 
 def get(identifier, loss_name):
-    """A metric object bound to ``loss_name`` from a name or a ``Metric`` instance."""
+    """A metric object bound to ``loss_name`` from a name, a function form or a ``Metric`` instance."""
     if isinstance(identifier, Metric):
         return identifier.bind(loss_name)
+    if callable(identifier) and hasattr(identifier, "metric_class"):  # metrics.categorical_accuracy and friends
+        return identifier.metric_class(name=identifier.__name__).bind(loss_name)
     factory = REGISTRY.get(str(identifier).lower())
     if factory is None:
         raise ValueError(f"unknown metric {identifier!r}: use one of {', '.join(sorted(REGISTRY))}")
@@ -114,3 +115,14 @@ def label_targets(xp, y, loss_name):
 
 def correct_count(xp, out, labels, loss_name, logits):
     return Accuracy().bind(loss_name).batch_sum(xp, labels, out, logits)
+
+
+# Keras' other metrics (keras_metrics.py), by name and as classes and function forms on this module, as in Keras.
+from .keras_metrics import (REGISTRY as _MORE, CategoricalAccuracy, MeanAbsoluteError,  # noqa: E402
+                            MeanSquaredError, SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy,
+                            TopKCategoricalAccuracy, categorical_accuracy, mae, mean_absolute_error,
+                            mean_squared_error, mse, sparse_categorical_accuracy, sparse_top_k_categorical_accuracy,
+                            top_k_categorical_accuracy)
+
+REGISTRY.update({key: (lambda cls=cls, key=key: cls(name=key)) for key, cls in _MORE.items()})
+KNOWN = set(REGISTRY)

@@ -23,6 +23,7 @@ class ModelCheckpoint(MonitorCallback):
             raise ValueError(f"ModelCheckpoint: save_freq must be 'epoch' or a positive number of batches, "
                              f"got {save_freq!r}")
         self.filepath = os.fspath(filepath)
+        _check_name(self.filepath, save_weights_only)
         self.verbose = verbose
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
@@ -89,3 +90,17 @@ class ModelCheckpoint(MonitorCallback):
             self.model.save(path)
         if self.verbose > 0:
             print(f"\nEpoch {epoch + 1}: finished saving model to {path}")
+
+
+def _check_name(filepath, weights_only):
+    """The name picks the format (models.saving.file_format): refuse one that picks none now, not after an epoch."""
+    from ..errors import CheckpointError
+    from ..models.saving import file_format
+
+    kind = file_format(filepath)
+    if kind == "weights.h5" and not weights_only:
+        raise CheckpointError(f"ModelCheckpoint: {filepath} names a weights file: pass save_weights_only=True, "
+                              "or name a whole-model file (.keras, .h5, .npz)")
+    if kind == "keras" and weights_only:
+        raise CheckpointError(f"ModelCheckpoint: {filepath} names a whole-model archive: pass "
+                              "save_weights_only=False, or name a weights file (.weights.h5, .h5)")

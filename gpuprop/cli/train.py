@@ -57,7 +57,7 @@ def _hidden(ctx, param, value):
                    "checkpoint's unless given.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seeds initial weights, shuffling and dropout.")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
-              help="Save the model here after every epoch (atomically) and on Ctrl-C.")
+              help="Save the model here (an .npz file) after every epoch (atomically) and on Ctrl-C.")
 @click.option("--resume", type=click.Path(dir_okay=False), default=None,
               help="Continue from this checkpoint; model and optimizer come from it.")
 @click.option("--metrics", "metrics_path", type=click.Path(dir_okay=False), default=None,
@@ -104,6 +104,10 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
         ctx.with_resource(numpy.errstate(all="ignore"))
     if plot:
         require_matplotlib()
+    for flag, path in (("--checkpoint", checkpoint), ("--resume", resume)):
+        if path and not str(path).lower().endswith(".npz"):  # checked now, not after the first epoch
+            raise GpupropError(f"{flag} {path}: training checkpoints are .npz files (only they hold the optimizer "
+                               "state and the position in training): name it e.g. model.npz")
     for path in (checkpoint, metrics_path, plot) if rank0 else ():
         if path:
             ensure_parent(path)

@@ -29,6 +29,8 @@ class Activation(Layer):
         super().__init__(**kwargs)
         if isinstance(activation, Activation):
             activation = activation.kind
+        elif callable(activation):  # gpuprop.activations.relu and friends, as Keras takes its functions
+            activation = getattr(activation, "__name__", activation)
         key = "linear" if activation is None else str(activation).lower()
         if key not in _TABLE and key not in _IDENTITY:
             raise ValueError(f"unknown activation {activation!r}: use one of {', '.join(names())}")

@@ -130,10 +130,23 @@ class KerasModelAPI:
 
     @on_device
     def save(self, filepath, metadata=None):
-        """Write architecture, weights, optimizer state and training position atomically (.npz, no pickle)."""
+        """Write the model atomically in the format its name asks for: .npz (architecture, weights, optimizer
+        state and training position; no pickle), .keras or .h5/.hdf5 (Keras' files)."""
         from .saving import save_model
 
         save_model(self, filepath, metadata)
+
+    def save_weights(self, filepath):
+        """Write the weights: .weights.h5 (Keras 3 layout), .h5/.hdf5 (Keras HDF5 layout) or .npz."""
+        from .saving import save_weights
+
+        save_weights(self, filepath)
+
+    def load_weights(self, filepath):
+        """Read weights from a .weights.h5, .h5, .hdf5, .keras or .npz file (gpuprop's or Keras 3's)."""
+        from .saving import load_weights
+
+        load_weights(self, filepath)
 
     def summary(self, print_fn=print):
         """Print a Keras-style table of layers, output shapes and parameter counts."""

@@ -1,12 +1,18 @@
 """Optimizers with Keras names and defaults, computing torch.optim's updates."""
 
 from . import schedules
+from .adadelta import Adadelta
+from .adagrad import Adagrad
 from .adam import Adam, AdamW
+from .adamax import Adamax
 from .base import Optimizer
+from .lion import Lion
+from .nadam import Nadam
 from .rmsprop import RMSprop
 from .sgd import SGD
 
-_ALIASES = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+_CLASSES = (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Lion)
+_ALIASES = {c.__name__.lower(): c for c in _CLASSES}
 
 
 def get(identifier, learning_rate=None):
@@ -31,8 +37,9 @@ def from_config(cfg):
     lr = cfg.get("learning_rate")
     if isinstance(lr, dict):
         cfg["learning_rate"] = schedules.deserialize(lr)
-    cls = {c.__name__: c for c in (SGD, Adam, AdamW, RMSprop)}[kind]
+    cls = {c.__name__: c for c in _CLASSES}[kind]
     return cls(**cfg)
 
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "schedules", "get", "from_config"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "Nadam", "Lion",
+           "schedules", "get", "from_config"]

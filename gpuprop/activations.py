@@ -1,0 +1,170 @@
+"""Activations as functions on arrays, with Keras' names and arguments (``keras.activations.*``).
+
+Each takes a NumPy or CuPy array (or anything array-like, taken on the CPU) and
+returns one of the same kind. Inside models the ``Activation`` layer uses the
+backend's ops with their hand-written backward passes; these are the same
+functions for use outside a model, and the names ``activation=`` accepts
+(``Dense(10, activation=activations.softmax)`` works as the string does).
+"""
+
+import math
+
+from . import config
+from .backend import get_backend
+
+_SELU_ALPHA = 1.6732632423543772
+_SELU_SCALE = 1.0507009873554805
+
+
+def _take(x):
+    """(array on its backend, that backend): CuPy arrays stay on the GPU, the rest go to the CPU as floats."""
+    backend = get_backend("gpu" if type(x).__module__.startswith("cupy") else "cpu")
+    arr = backend.asarray(x)
+    if arr.dtype.kind != "f":
+        arr = arr.astype(config.floatx())
+    return arr, backend
+
+
+def relu(x, negative_slope=0.0, max_value=None, threshold=0.0):
+    """y = x for x > threshold else 0, capped at ``max_value``, minus negative_slope·max(threshold − x, 0)."""
+    x, b = _take(x)
+    xp = b.xp
+    y = xp.where(x > threshold, x, 0).astype(x.dtype)
+    if max_value is not None:
+        y = xp.minimum(y, max_value)
+    if negative_slope:
+        y = y - negative_slope * xp.maximum(threshold - x, 0)
+    return y
+
+
+def leaky_relu(x, negative_slope=0.2):
+    """y = x for x ≥ 0, negative_slope·x below."""
+    x, b = _take(x)
+    return b.xp.where(x >= 0, x, negative_slope * x)
+
+
+def relu6(x):
+    """y = min(max(x, 0), 6)."""
+    x, b = _take(x)
+    return b.xp.clip(x, 0, 6)
+
+
+def elu(x, alpha=1.0):
+    """y = x for x > 0, α(eˣ − 1) below."""
+    x, b = _take(x)
+    return b.xp.where(x > 0, x, alpha * b.xp.expm1(b.xp.minimum(x, 0)))
+
+
+def selu(x):
+    """y = λ·elu(x, α) with the self-normalising constants λ ≈ 1.0507, α ≈ 1.6733."""
+    return _SELU_SCALE * elu(x, _SELU_ALPHA)
+
+
+def sigmoid(x):
+    """y = 1/(1 + e^−x), computed without overflow for large |x|."""
+    x, b = _take(x)
+    return b.ops.sigmoid(x)
+
+
+def hard_sigmoid(x):
+    """y = relu6(x + 3)/6, Keras 3's piecewise-linear sigmoid."""
+    x, b = _take(x)
+    return b.xp.clip(x + 3, 0, 6) / 6
+
+
+def tanh(x):
+    x, b = _take(x)
+    return b.xp.tanh(x)
+
+
+def softplus(x):
+    """y = log(1 + eˣ) = max(x, 0) + log1p(e^−|x|), finite for every x."""
+    x, b = _take(x)
+    xp = b.xp
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+
+
+def softsign(x):
+    """y = x/(|x| + 1)."""
+    x, b = _take(x)
+    return x / (b.xp.abs(x) + 1)
+
+
+def silu(x):
+    """y = x·σ(x) (also called swish)."""
+    return _take(x)[0] * sigmoid(x)
+
+
+swish = silu
+
+
+def mish(x):
+    """y = x·tanh(softplus(x))."""
+    return _take(x)[0] * tanh(softplus(x))
+
+
+def exponential(x):
+    x, b = _take(x)
+    return b.xp.exp(x)
+
+
+def linear(x):
+    """y = x."""
+    return _take(x)[0]
+
+
+def softmax(x, axis=-1):
+    """y_i = e^(x_i − max x)/Σ_j e^(x_j − max x) along ``axis``."""
+    x, b = _take(x)
+    if axis in (-1, x.ndim - 1):
+        return b.ops.softmax(x)
+    return b.xp.moveaxis(b.ops.softmax(b.xp.moveaxis(x, axis, -1)), -1, axis)
+
+
+def log_softmax(x, axis=-1):
+    """log softmax, as x − max − log Σ e^(x − max): no log 0."""
+    x, b = _take(x)
+    if axis in (-1, x.ndim - 1):
+        return b.ops.log_softmax(x)
+    return b.xp.moveaxis(b.ops.log_softmax(b.xp.moveaxis(x, axis, -1)), -1, axis)
+
+
+def gelu(x, approximate=False):
+    """y = x·Φ(x) = ½x(1 + erf(x/√2)); ``approximate``: ½x(1 + tanh(√(2/π)(x + 0.044715x³)))."""
+    x, b = _take(x)
+    if approximate:
+        return b.ops.gelu(x)
+    return 0.5 * x * _one_plus_erf(b.xp, x / math.sqrt(2))
+
+
+def _one_plus_erf(xp, t):
+    """1 + erf(t): the Maclaurin series of erf for |t| ≤ 2.5; beyond, erfc(|t|) by its continued fraction,
+    taken directly for t < −2.5 so the far left tail keeps its relative precision (NumPy has no erf)."""
+    a = xp.abs(t)
+    small = xp.minimum(a, 2.5)
+    term, total = small.copy(), small.copy()
+    for n in range(1, 60):  # Σ (−1)ⁿ t^(2n+1) / (n! (2n+1)); at 2.5 the terms are below 1e-17 by n = 60
+        term = term * (-small * small) / n
+        total = total + term / (2 * n + 1)
+    series = 1 + xp.sign(t) * total * (2 / math.sqrt(math.pi))
+    big = xp.maximum(a, 2.5)
+    frac = big.copy()  # erfc(t) = e^(−t²)/√π · 1/(t + (1/2)/(t + 1/(t + (3/2)/(t + ...))))
+    for n in range(60, 0, -1):
+        frac = big + (n / 2) / frac
+    erfc = xp.exp(-big * big) / (math.sqrt(math.pi) * frac)
+    return xp.where(a <= 2.5, series, xp.where(t > 0, 2 - erfc, erfc))
+
+
+_ALL = {f.__name__: f for f in (relu, leaky_relu, relu6, elu, selu, sigmoid, hard_sigmoid, tanh, softplus, softsign,
+                                silu, mish, exponential, linear, softmax, log_softmax, gelu)}
+_ALL["swish"] = swish
+
+
+def get(identifier):
+    """The activation function named ``identifier`` (a Keras name), or a callable as it is."""
+    if callable(identifier):
+        return identifier
+    key = "linear" if identifier is None else str(identifier).lower()
+    if key not in _ALL:
+        raise ValueError(f"unknown activation {identifier!r}: use one of {', '.join(sorted(_ALL))}")
+    return _ALL[key]
