@@ -28,10 +28,6 @@ class Workload(base.Workload):
     needs: str = ""  # gpuprop layer classes the workload needs ("conv": Conv2D, MaxPooling2D)
     paired_ceiling: bool = False  # judged against the sgemm ceiling: time that product in its turns too
 
-    @property
-    def samples_shape(self):
-        return tuple(self.input_shape)
-
 
 def _harness(workload, **flags):
     """The package's workload, unchanged, with the harness's flags."""
