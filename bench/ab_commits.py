@@ -8,7 +8,7 @@ build the same zoo model with the same seed and train on the same four
 synthetic batches. In every round each worker times one repeat of K steps,
 the order alternating, a fraction of a second apart; the figure is the median
 over rounds of new ÷ old step time (1.00 = no change, 1.05 = 5 % slower), with
-the quartiles of the per-round ratios beside it. NEW_REV defaults to the
+the quartiles of the per-round ratios beside it. Each worker uses one BLAS thread. NEW_REV defaults to the
 working tree itself.
 """
 
@@ -61,8 +61,11 @@ def checkout(rev, into):
 
 class Worker:
     def __init__(self, path, workload):
+        # One BLAS thread each: an idle worker's spinning OpenBLAS threads would otherwise hold the cores
+        # while the other one times its turn (both revisions run the same BLAS, so the ratio is fair).
+        env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         self.proc = subprocess.Popen([sys.executable, "-c", WORKER, path, workload, str(BATCH[workload])],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         if self.proc.stdout.readline().strip() != "ready":
             raise SystemExit(f"worker for {path} failed to start")
 
