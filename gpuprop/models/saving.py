@@ -128,6 +128,9 @@ def _write_h5_model(model, f):
     from . import keras_config, keras_h5
     from .keras_archive import KERAS_VERSION
 
+    if getattr(model, "nodes", None) is not None:
+        raise CheckpointError("gpuprop writes functional models to Keras as .keras (whole model) or .weights.h5 "
+                              "(weights), not as .h5/.hdf5: use one of those names, or .npz")
     h5py = keras_h5.h5py_module()
     with h5py.File(f, "w") as h5:
         h5.attrs["model_config"] = json.dumps(keras_config.sequential_config(model, legacy=True))
