@@ -1,4 +1,5 @@
-"""A ``Sequential`` as Keras 3 describes it (a .keras file's config.json, an .h5 file's model_config), and back.
+"""A ``Sequential`` as Keras 3 describes it (a .keras file's config.json, an .h5 file's model_config), and back
+(functional models: ``keras_functional``, which uses the layer translation here).
 
 Only the layers both libraries have translate; a Keras setting gpuprop lacks is
 accepted when it holds Keras' default (``kernel_regularizer=None``, ``groups=1``...)

@@ -23,7 +23,14 @@ def _tensor(t, ref):
             "config": {"shape": [None, *t.shape[1:]], "dtype": "float32", "keras_history": ref(t)}}
 
 
+def _node(node, ref):
+    """One call as Keras records it: a merge layer's single argument is the list of its tensors."""
+    ts = [_tensor(t, ref) for t in node.inputs]
+    return {"args": [ts] if node.multi_input else ts, "kwargs": {}}
+
+
 def _layer_entry(layer, calls, ref):
+    """A layer's entry: its Keras config, and one inbound node per call of it in this model."""
     if isinstance(layer, InputLayer):
         shape = [None, *layer.input_shape]
         entry = {"module": "keras.layers", "class_name": "InputLayer", "registered_name": None,
@@ -36,12 +43,7 @@ def _layer_entry(layer, calls, ref):
         entry = keras_config.layer_config(layer)
         shapes = [[None, *t.shape[1:]] for t in calls[0].inputs]
         entry["build_config"] = {"input_shape": shapes if calls[0].multi_input else shapes[0]}
-    nodes = []
-    for node in calls:
-        if isinstance(layer, InputLayer):
-            break
-        ts = [_tensor(t, ref) for t in node.inputs]
-        nodes.append({"args": [ts] if node.multi_input else ts, "kwargs": {}})
+    nodes = [] if isinstance(layer, InputLayer) else [_node(node, ref) for node in calls]
     entry.update({"name": layer.name, "inbound_nodes": nodes})
     return entry
 
