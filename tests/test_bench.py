@@ -52,6 +52,7 @@ def test_cli_softmax_json_and_out_file(tmp_path):
     assert "softmax" in res.stderr and "gpuprop÷" in res.stderr  # the table went to stderr
 
 
+@pytest.mark.slow
 def test_quick_runs_three_step_workloads_and_promises_no_duration():
     """Rough edge: `bench --quick` promised "about a minute" (it took 161 s on a loaded machine) and printed a
     negative loop cost. The lean bench times training steps only, says what --quick does, not how long it takes."""

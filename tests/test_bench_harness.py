@@ -26,6 +26,7 @@ def _cli(*args, timeout=120):
                           text=True, timeout=timeout, cwd=ROOT, env=env)
 
 
+@pytest.mark.slow
 def test_cli_quick_softmax_json(tmp_path):
     out = tmp_path / "partial.json"
     res = _cli("--quick", "--workload", "softmax", "--device", "cpu", "--json", "--repeats", "1",
@@ -141,6 +142,7 @@ def test_memory_probe_reports_a_positive_peak():
     assert m["host_delta_mb"] >= 0
 
 
+@pytest.mark.slow
 def test_cli_pairs_repeats_with_the_peer():
     """gpuprop and torch take turns: each peer round's ratio comes from adjacent repeats."""
     pytest.importorskip("torch")
@@ -177,6 +179,7 @@ def test_paired_worker_times_steps_and_the_ceiling_gemm_on_request():
     assert w.proc.returncode == 0
 
 
+@pytest.mark.slow
 def test_scaling_points_are_timed_in_turns_with_the_peer():
     """Two small scaling points through real worker processes: figures, epoch arithmetic, the paired ratio."""
     from harness import scaling

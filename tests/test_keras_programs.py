@@ -16,6 +16,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each runs whole programs, on gpuprop and on Keras 3
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROGRAMS = os.path.join(REPO, "tests", "keras_programs")
 NAMES = sorted(f[:-3] for f in os.listdir(PROGRAMS) if f.endswith(".py"))

@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each runs whole programs, on gpuprop and on Keras 3
+
 from tests import test_keras_programs as harness
 
 PROGRAMS = os.path.join(harness.REPO, "tests", "keras_surface_programs")
