@@ -160,3 +160,23 @@ def test_every_array_function_the_code_calls_exists_in_cupy():
         if obj is None:
             missing.append(name)
     assert not missing, f"CuPy {cupy.__version__} lacks {missing}"
+
+
+def test_keras_backend_helpers_answer_as_keras_does():
+    """`from gpuprop import backend as K; K.image_data_format()` as in Keras (Keras 3 itself is the oracle)."""
+    from gpuprop import backend as K
+    from gpuprop import config
+    from tests.keras_oracle import keras
+
+    assert K.image_data_format() == "channels_last"
+    assert K.floatx() == "float32" and K.epsilon() == 1e-7
+    K.set_floatx("float64")
+    try:
+        assert config.floatx() == "float64" and K.floatx() == "float64"  # one policy, gpuprop.config's
+    finally:
+        K.set_floatx("float32")
+    with pytest.raises(ValueError, match="float16"):
+        K.set_floatx("float16")
+    k = keras()
+    assert (K.image_data_format(), K.floatx(), K.epsilon()) == \
+        (k.backend.image_data_format(), k.backend.floatx(), k.backend.epsilon())

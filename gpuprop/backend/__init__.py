@@ -6,11 +6,22 @@ here is global, so one process can hold a CPU model and a GPU model at once.
 CuPy code running on ``gpuprop.backend.sim``, a strict CuPy stand-in on the CPU.
 """
 
+from .. import config as _config
 from ..errors import BackendError
 from .cpu import Backend
 from .cupy import CupyBackend, _import_cupy, cuda_failure
 
-__all__ = ["Backend", "CupyBackend", "available_backends", "cuda_failure", "get_backend"]
+__all__ = ["Backend", "CupyBackend", "available_backends", "cuda_failure", "epsilon", "floatx", "get_backend",
+           "image_data_format", "set_epsilon", "set_floatx"]
+
+# Keras' ``keras.backend`` helpers, so ``from gpuprop import backend as K`` code runs: the numeric policy is
+# gpuprop.config's (these delegate to it), and the image layout is fixed.
+floatx, set_floatx, epsilon, set_epsilon = _config.floatx, _config.set_floatx, _config.epsilon, _config.set_epsilon
+
+
+def image_data_format():
+    """'channels_last': images are (batch, height, width, channels), the only layout gpuprop's layers take."""
+    return "channels_last"
 
 _CACHE = {}
 

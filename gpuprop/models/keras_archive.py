@@ -20,7 +20,7 @@ KERAS_VERSION = "3.0.0"  # the format version these files follow (Keras 3's savi
 def write(model, f):
     """The archive of ``model`` into the open binary file ``f``."""
     h5py = keras_h5.h5py_module()
-    config = keras_config.sequential_config(model)
+    config = keras_config.model_config(model)
     compiled = keras_config.compile_config(model)
     if compiled is not None:
         config["compile_config"] = compiled

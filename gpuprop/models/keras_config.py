@@ -1,4 +1,5 @@
-"""A ``Sequential`` as Keras 3 describes it (a .keras file's config.json, an .h5 file's model_config), and back.
+"""A ``Sequential`` as Keras 3 describes it (a .keras file's config.json, an .h5 file's model_config), and back
+(functional models: ``keras_functional``, which uses the layer translation here).
 
 Only the layers both libraries have translate; a Keras setting gpuprop lacks is
 accepted when it holds Keras' default (``kernel_regularizer=None``, ``groups=1``...)
@@ -17,7 +18,8 @@ from ..errors import CheckpointError
 from .keras_h5 import snake_case
 
 KERAS_LAYERS = ("Dense", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Reshape", "Dropout",
-                "BatchNormalization", "Activation", "ReLU", "Softmax")
+                "BatchNormalization", "Activation", "ReLU", "Softmax",
+                "Add", "Subtract", "Multiply", "Average", "Maximum", "Concatenate")  # merges: functional models
 
 # Keras settings gpuprop has no argument for, with the value under which leaving them out changes nothing.
 _NEUTRAL = {"kernel_regularizer": None, "bias_regularizer": None, "activity_regularizer": None,
@@ -47,6 +49,13 @@ def layer_config(layer):
             "build_config": {"input_shape": [None, *layer.input_shape]}}
 
 
+def model_config(model):
+    """Keras 3's config of a Sequential or functional model, as a .keras archive's config.json holds it."""
+    from .keras_functional import functional_config, is_functional
+
+    return functional_config(model) if is_functional(model) else sequential_config(model)
+
+
 def sequential_config(model, legacy=False):
     """Keras 3's config of the model; ``legacy``: the plain class_name/config form of an .h5 file."""
     shape = [None, *model.layers[0].input_shape]
@@ -62,21 +71,40 @@ def sequential_config(model, legacy=False):
             "build_config": {"input_shape": shape}}
 
 
+def _keras_loss(loss):
+    """Keras' serialized loss object, or None where Keras could not rebuild it."""
+    if isinstance(loss, losses.HalfMeanSquaredError) or not type(loss).__module__.startswith("gpuprop."):
+        return None  # gpuprop's own half MSE, or a user's loss class: Keras could not rebuild either
+    cfg = {"module": "keras.losses", "class_name": type(loss).__name__, "registered_name": None,
+           "config": {"name": loss.name, "reduction": "sum_over_batch_size", **loss.get_config()}}
+    if loss.fuses_with is None:
+        cfg["config"].pop("from_logits", None)  # Keras' regression and hinge losses take no from_logits
+    return cfg
+
+
 def compile_config(model, legacy=False):
     """Keras' compile_config, or None where Keras could not rebuild it (a schedule, a gpuprop-only loss).
 
     ``legacy``: the training_config of an .h5 file (``optimizer_config``, no ``module`` keys).
+    A graph model with several outputs gets one loss, loss weight and metric list per output.
     """
     opt, loss = model.optimizer, model.loss
     if opt is None or not isinstance(opt.learning_rate, (int, float)) or loss is None:
         return None
-    if isinstance(loss, losses.HalfMeanSquaredError) or not type(loss).__module__.startswith("gpuprop."):
-        return None  # gpuprop's own half MSE, or a user's loss class: Keras could not rebuild either
+    per_output = len(getattr(model, "output_losses", None) or []) > 1
+    if per_output:
+        loss_cfg = [None if l is None else _keras_loss(l) for l in model.output_losses]
+        if any(c is None for c, l in zip(loss_cfg, model.output_losses) if l is not None):
+            return None
+        metrics = [[_metric_config(m) for m in ms] for ms in model.output_metrics]
+        metrics = metrics if any(metrics) else None
+        loss_weights = list(model.loss_weights)
+    else:
+        loss_cfg = _keras_loss(loss)
+        if loss_cfg is None:
+            return None
+        metrics, loss_weights = [_metric_config(m) for m in model.metrics] or None, None
     cfg = {k: v for k, v in opt.get_config().items() if k != "class_name"}
-    loss_cfg = {"module": "keras.losses", "class_name": type(loss).__name__, "registered_name": None,
-                "config": {"name": loss.name, "reduction": "sum_over_batch_size", **loss.get_config()}}
-    if loss.fuses_with is None:
-        loss_cfg["config"].pop("from_logits", None)  # Keras' regression and hinge losses take no from_logits
     optimizer = {"module": "keras.optimizers", "class_name": type(opt).__name__, "config": cfg,
                  "registered_name": None}
     if legacy:
@@ -84,8 +112,7 @@ def compile_config(model, legacy=False):
                 "loss": {"class_name": loss_cfg["class_name"], "config": loss_cfg["config"]},
                 "metrics": [_metric_config(m, legacy=True) for m in model.metrics] or None, "loss_weights": None,
                 "weighted_metrics": None}
-    return {"optimizer": optimizer,
-            "loss": loss_cfg, "metrics": [_metric_config(m) for m in model.metrics] or None, "loss_weights": None,
+    return {"optimizer": optimizer, "loss": loss_cfg, "metrics": metrics, "loss_weights": loss_weights,
             "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
 
 
@@ -156,10 +183,14 @@ def _warn_gelu(cfg, who):
 
 
 def sequential_from_config(cfg, device="auto"):
-    """(model, per-sample input shape) from Keras' config of a Sequential (either form)."""
+    """A model from Keras' config of a Sequential (either form), or of a functional model (keras_functional)."""
     from .sequential import Sequential
 
     kind = cfg.get("class_name")
+    if kind in ("Functional", "Model"):
+        from .keras_functional import functional_from_config
+
+        return functional_from_config(cfg, device=device)
     if kind != "Sequential":
         raise CheckpointError(f"the file holds a {kind!r} model; gpuprop loads Keras Sequential models from .keras "
                               "and .h5 files")
@@ -200,6 +231,15 @@ def _loss(entry):
     return type(losses.get(entry["class_name"]))(**keep)
 
 
+def _per_output(convert, metrics):
+    """Keras' metrics: a list, a list of lists (one per output) or a dict by output name; Nones dropped."""
+    if isinstance(metrics, dict) and "class_name" not in metrics:
+        return {k: _per_output(convert, v) for k, v in metrics.items()}
+    if isinstance(metrics, list):
+        return [_per_output(convert, m) if isinstance(m, list) else convert(m) for m in metrics if m is not None]
+    return convert(metrics) if metrics is not None else []
+
+
 def compile_from_config(model, cfg):
     """Compile ``model`` as Keras' compile_config says (optimizer, loss, metrics)."""
     opt = dict(cfg["optimizer"]) if isinstance(cfg.get("optimizer"), dict) else {"class_name": cfg.get("optimizer")}
@@ -210,8 +250,11 @@ def compile_from_config(model, cfg):
                               "load with compile=False and compile the model yourself")
     try:
         optimizer = optimizers.from_config({"class_name": opt["class_name"], **opt_cfg})
-        metrics = [_metric(m) for m in (cfg.get("metrics") or []) if m is not None]
-        model.compile(optimizer, _loss(cfg.get("loss")), metrics=metrics)
+        metrics, loss = _per_output(_metric, cfg.get("metrics")), cfg.get("loss")
+        loss = {k: _loss(v) for k, v in loss.items()} if isinstance(loss, dict) and "class_name" not in loss \
+            else [_loss(v) for v in loss] if isinstance(loss, list) else _loss(loss)
+        extra = {"loss_weights": cfg["loss_weights"]} if cfg.get("loss_weights") is not None else {}
+        model.compile(optimizer, loss, metrics=metrics, **extra)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"cannot rebuild the file's compile settings ({exc}): "
                               "load with compile=False and compile the model yourself") from None

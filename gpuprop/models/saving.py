@@ -4,7 +4,9 @@
   state and training position, loadable without executing code.
 * ``.keras``: Keras 3's archive (``keras_archive``); ``.h5`` / ``.hdf5``: Keras'
   HDF5 model file; ``.weights.h5``: Keras 3's weights file (``keras_h5``).
-  Keras 3 opens these, and gpuprop opens Keras 3's, for the layers both have.
+  Keras 3 opens these, and gpuprop opens Keras 3's, for the layers both have
+  (Sequential and functional models; a functional model is written as .keras
+  or weights, not as a whole-model .h5).
 * any other name: an error listing these, never a file in some other format.
 
 ``save``, ``save_weights``, ``load_weights``, ``load_model`` (and so ``ModelCheckpoint``)
@@ -128,6 +130,9 @@ def _write_h5_model(model, f):
     from . import keras_config, keras_h5
     from .keras_archive import KERAS_VERSION
 
+    if getattr(model, "nodes", None) is not None:
+        raise CheckpointError("gpuprop writes functional models to Keras as .keras (whole model) or .weights.h5 "
+                              "(weights), not as .h5/.hdf5: use one of those names, or .npz")
     h5py = keras_h5.h5py_module()
     with h5py.File(f, "w") as h5:
         h5.attrs["model_config"] = json.dumps(keras_config.sequential_config(model, legacy=True))

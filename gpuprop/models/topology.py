@@ -1,6 +1,6 @@
 """Walking the record of symbolic calls: a model's inputs/outputs, its calls in order, its layers in Keras' order."""
 
-from ..layers.input import InputLayer, KerasTensor, flatten_tensors
+from ..layers.input import KerasTensor, flatten_tensors
 
 
 def _structure(x, what):
@@ -44,8 +44,9 @@ def _topological(inputs, outputs):
 
 
 def _keras_layer_order(nodes):
-    """Distinct layers as Keras lists them (and orders their weights): input layers first, then by depth
-    (longest path to an output) from the inputs' side, ties in topological order."""
+    """Distinct layers as Keras lists them (and orders their weights and weight-file keys): by depth (longest
+    path to an output) from the inputs' side, ties in topological order; an input layer sits at its own depth,
+    not first, as in Keras 3."""
     depth = {id(n): 0 for n in nodes}
     for node in reversed(nodes):
         for t in node.inputs:
@@ -56,4 +57,4 @@ def _keras_layer_order(nodes):
             layers.append(node.layer)
         layer_depth[id(node.layer)] = max(layer_depth.get(id(node.layer), 0), depth[id(node)])
     order = {id(layer): i for i, layer in enumerate(layers)}
-    return sorted(layers, key=lambda l: (not isinstance(l, InputLayer), -layer_depth[id(l)], order[id(l)]))
+    return sorted(layers, key=lambda l: (-layer_depth[id(l)], order[id(l)]))
