@@ -102,9 +102,10 @@ def as_dataset(model, x, y):
 class _StopFlag:
     """Turns the first Ctrl-C into a request to stop after the current step."""
 
-    def __init__(self):
+    def __init__(self, keep=False):
         self.requested = False
         self._old = None
+        self._keep = keep  # data-parallel: every Ctrl-C only asks, so all ranks stop after the same step
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -113,7 +114,8 @@ class _StopFlag:
 
     def _handle(self, signum, frame):
         self.requested = True
-        signal.signal(signal.SIGINT, self._old or signal.default_int_handler)  # a second Ctrl-C is immediate
+        if not self._keep:  # one process: a second Ctrl-C is immediate
+            signal.signal(signal.SIGINT, self._old or signal.default_int_handler)
 
     def __exit__(self, *exc):
         if self._old is not None:
@@ -147,7 +149,7 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
     cbs = CallbackList([*user, history], model, {"verbose": verbose, "epochs": epochs, "steps": steps})
     model.stop_training = False
     logs = None
-    with _StopFlag() as stop, dp or contextlib.nullcontext():
+    with _StopFlag(keep=dp is not None) as stop, dp or contextlib.nullcontext():
         cbs.call("on_train_begin", None)
         for epoch in range(initial_epoch, epochs):
             cbs.call("on_epoch_begin", epoch, None)
