@@ -12,7 +12,8 @@ Host syncs (device-to-host reads; gpu-sim counts them): none inside a training
 step. Per epoch without a live progress bar, 3: the first non-finite step, the
 loss sum and the correct count (2 without metrics); a validation pass adds 2
 (1 without metrics). Once per dataset, 1: the label range check. A batch
-callback adds reads only when it reads its logs.
+callback adds reads only when it reads its logs. Sample or class weights add
+none: they are made on the device once per dataset and gathered per batch.
 """
 
 import contextlib
