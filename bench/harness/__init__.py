@@ -1,7 +1,9 @@
 """The research benchmark harness (``python bench/run.py``; development tool, not installed).
 
-Built on the installed ``gpuprop.bench`` (its trainers and peers), adding
-what a user's ``gpuprop bench`` does not need.
+Built on the installed ``gpuprop.bench``: its workloads (models, FLOPs,
+batches, initial weights), its timing method, its peer selection and its
+trainers are reused as they are; the harness adds what a user's
+``gpuprop bench`` does not need.
 
 Method in one paragraph: every framework trains the *same* workload (layer
 spec in ``workloads``; gpuprop's Glorot-uniform initial weights copied into

@@ -1,46 +1,17 @@
-"""What a run measures: which devices, which peers, which frameworks on each device."""
+"""What a run measures: which devices, which peers, which frameworks on each device.
 
-from gpuprop.backend import get_backend
-from gpuprop.errors import BackendError
+Peer names, the frameworks per device and the device choice are the
+installed bench's (``gpuprop.bench.run``); the harness adds the lenient
+spelling of ``--device`` and ``peer_missing``'s install hint and deep check.
+"""
 
-PEERS = ("torch", "torch-compile", "jax")
-
-
-def parse_peers(spec):
-    """'torch,jax' → ('torch', 'jax'); 'none' or '' → (). torch on a GPU adds torch-compile itself."""
-    names = [p.strip().lower() for p in str(spec or "").split(",") if p.strip()]
-    if names in (["none"], []):
-        return ()
-    bad = [p for p in names if p not in PEERS]
-    if bad:
-        raise ValueError(f"unknown peer(s) {', '.join(bad)}: use torch, torch-compile, jax or none")
-    return tuple(dict.fromkeys(names))
+from gpuprop.bench import run as _bench
+from gpuprop.bench.run import PEERS, frameworks_for, parse_peers  # noqa: F401 (re-exported)
 
 
 def devices_for(spec):
-    """'cpu' | 'gpu' | 'all' → list of device names, GPU first (it is the point); raises for a missing GPU."""
-    spec = (spec or "all").lower()
-    if spec == "cpu":
-        return ["cpu"]
-    if spec == "gpu":
-        get_backend("gpu")  # raises BackendError with the reason
-        return ["gpu"]
-    try:
-        get_backend("gpu")
-        return ["gpu", "cpu"]
-    except BackendError:
-        return ["cpu"]
-
-
-def frameworks_for(device, peers):
-    out = ["gpuprop"]
-    if "torch" in peers:
-        out.append("torch")
-    if ("torch" in peers and device == "gpu") or "torch-compile" in peers:
-        out.append("torch-compile")
-    if "jax" in peers:
-        out.append("jax")
-    return out
+    """'cpu' | 'gpu' | 'all' (any case; None = all) → device names, GPU first; raises for a missing GPU."""
+    return _bench.devices_for((spec or "all").lower())
 
 
 def peer_missing(framework, device, deep=True):
@@ -50,10 +21,9 @@ def peer_missing(framework, device, deep=True):
     runner leaves imports to the workers); the worker reports a missing device.
     """
     if not deep:
-        import importlib.util
-
+        why = _bench.missing(framework)
         pkg = "torch" if framework.startswith("torch") else framework
-        return None if importlib.util.find_spec(pkg) else f"{pkg} is not installed (pip install {pkg})"
+        return why and f"{why} (pip install {pkg})"
     if framework.startswith("torch"):
         try:
             import torch

@@ -34,7 +34,12 @@ def relative_spread(values):
 
 def summarize(seconds_per_step):
     """Milliseconds-per-step summary of per-repeat times (each already divided by its step count)."""
-    ms = [1000.0 * s for s in seconds_per_step]
+    return summarize_ms([1000.0 * s for s in seconds_per_step])
+
+
+def summarize_ms(ms):
+    """``summarize`` of per-repeat figures already in milliseconds per step."""
+    ms = [float(v) for v in ms]
     return {
         "ms_per_step": median(ms),
         "ms_min": min(ms),

@@ -1,21 +1,17 @@
-"""Timing training steps: warm-up excluded, device-synchronised, median of repeats.
+"""Timing training steps: the installed bench's method, with the harness's fuller summary.
 
-``measure(step, sync)`` runs ``warmup`` untimed steps (they pay for jit
-compilation, CuPy kernel compilation, cuBLAS/cuDNN heuristics and first-touch
-page faults), then one timed step to size a repeat: each repeat runs K steps,
-K chosen so that a repeat lasts at least ``min_repeat_s`` (short repeats are
-dominated by timer and launch jitter). A repeat is timed as
-``sync(); t0; K × step(); sync(); t1`` so queued device work is inside the
-window; the figure is the median over ``repeats`` of (t1 − t0)/K.
+``measure`` is ``gpuprop.bench.run.measure`` (untimed warm-up, one step to
+size a repeat of K steps lasting ≥ ``min_repeat_s``, each repeat
+``sync; t0; K × step; sync; t1``, median of (t1 − t0)/K), so a harness
+figure is timed exactly as a ``gpuprop bench`` figure is; the harness adds
+the quartiles, min and max of the repeats (``stats.summarize_ms``). The
+FULL and QUICK settings are the package's too.
 """
 
-import math
-import time
+from gpuprop.bench.run import FULL, QUICK, steps_for  # noqa: F401 (re-exported)
+from gpuprop.bench.run import measure as _measure
 
-from .stats import summarize
-
-FULL = {"repeats": 7, "warmup": 3, "min_repeat_s": 0.25, "max_steps": 2000}
-QUICK = {"repeats": 3, "warmup": 2, "min_repeat_s": 0.05, "max_steps": 200}
+from .stats import summarize_ms
 
 
 def settings(quick=False, repeats=None):
@@ -26,35 +22,13 @@ def settings(quick=False, repeats=None):
     return s
 
 
-def measure(step, sync, repeats=7, warmup=3, min_repeat_s=0.25, max_steps=2000, clock=time.perf_counter):
-    """Median milliseconds per ``step()``; see the module docstring for the method.
+def measure(step, sync, **timing):
+    """Median milliseconds per ``step()`` (see the module docstring), keywords as the package's ``measure``.
 
-    Returns the ``stats.summarize`` dict plus ``steps_per_repeat``, ``repeats``
-    and ``warmup``.
+    Returns the ``stats.summarize_ms`` dict plus ``steps_per_repeat``,
+    ``repeats`` and ``warmup``.
     """
-    for _ in range(warmup):
-        step()
-    sync()
-    t0 = clock()
-    step()
-    sync()
-    one = clock() - t0
-    k = steps_for(one, min_repeat_s, max_steps)
-    per_step = []
-    for _ in range(repeats):
-        sync()
-        t0 = clock()
-        for _ in range(k):
-            step()
-        sync()
-        per_step.append((clock() - t0) / k)
-    out = summarize(per_step)
-    out.update(steps_per_repeat=k, repeats=repeats, warmup=warmup)
+    r = _measure(step, sync, **timing)
+    out = summarize_ms(r["repeat_ms"])
+    out.update(steps_per_repeat=r["steps_per_repeat"], repeats=r["repeats"], warmup=r["warmup"])
     return out
-
-
-def steps_for(one_step_s, min_repeat_s, max_steps):
-    """Steps per repeat so a repeat lasts ≥ ``min_repeat_s``, between 1 and ``max_steps``."""
-    if one_step_s <= 0:
-        return max_steps
-    return int(min(max_steps, max(1, math.ceil(min_repeat_s / one_step_s))))

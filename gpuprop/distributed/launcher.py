@@ -150,8 +150,8 @@ def launch(n, argv):
         code = proc.wait()
     finally:
         signal.signal(signal.SIGINT, old)
-    for pump in pumps:
-        pump.join(timeout=5)
+    for pump in pumps:  # the pipes close when mpiexec's last process does; a loaded machine can be slow
+        pump.join(timeout=30)
     if killed:  # the survivors' "an MPI call failed" lines are this, seen from the other side
         name, number = killed[0]
         sys.stderr.write(f"error: a rank was killed by signal {number} ({name}); mpiexec stopped the others\n")

@@ -10,6 +10,7 @@ ranks blocked in their next collective otherwise (ChainerMN does the same).
 
 import os
 import sys
+import time
 
 from ..errors import GpupropError
 
@@ -71,6 +72,9 @@ class World:
                     stream.flush()
                 except Exception:  # noqa: BLE001 - a closed pipe must not stop the abort
                     pass
+            # MPICH's process manager forwards output asynchronously and drops what it has not yet read
+            # when the abort kills the job: give it a moment to pass on the line just printed.
+            time.sleep(0.5)
             self.comm.Abort(code)
 
 
