@@ -56,6 +56,25 @@ class Loss:
     def loss_and_grad_from_logits(self, y_true, logits):
         raise NotImplementedError(f"{type(self).__name__} has no logits form")
 
+    def weighted_loss_and_grad(self, y_true, y_pred, sample_weight, logits):
+        """Keras' weighted 'sum_over_batch_size': L = Σᵢ wᵢ·lᵢ / N; dL/dŷᵢ = wᵢ · (unweighted dL/dŷᵢ).
+
+        ``sample_weight`` is a device array of N weights; ``logits`` says whether
+        y_pred is the logits (a fused or from_logits loss). The gradient is the
+        unweighted one with row i scaled by wᵢ, so each loss keeps one formula;
+        N counts every position of a rank-3 output, as the unweighted form does.
+        """
+        per = self.per_sample_values(y_true, y_pred, logits)  # before the gradient, which may reuse y_pred
+        w = sample_weight.astype(y_pred.dtype, copy=False)
+        _, grad = (self.loss_and_grad_from_logits if logits else self.loss_and_grad_from_output)(y_true, y_pred)
+        grad *= w.reshape((-1,) + (1,) * (grad.ndim - 1))
+        per = per.reshape(per.shape[0], -1)
+        return (per * w[:, None]).sum() / per.size, grad
+
+    def per_sample_values(self, y_true, y_pred, logits):
+        """Per-sample losses, y_pred being logits when ``logits`` (only cross-entropies have that form)."""
+        return self.per_sample(y_true, y_pred)
+
     def loss_and_grad_from_output(self, y_true, y_pred):
         raise NotImplementedError
 
@@ -119,8 +138,12 @@ class CategoricalCrossentropy(Loss):
         return loss, _through_clip(-(y_true / p) / n, y_pred, eps)
 
     def per_sample(self, y_true, y_pred):
+        return self.per_sample_values(y_true, y_pred, self.from_logits)
+
+    def per_sample_values(self, y_true, y_pred, logits):
         xp = self.ops.xp
-        if self.from_logits:
+        y_true = y_true.astype(y_pred.dtype, copy=False)
+        if logits:
             return -(y_true * self.ops.log_softmax(y_pred)).sum(axis=-1)
         eps = config.epsilon()
         return -(y_true * xp.log(xp.clip(y_pred, eps, 1 - eps))).sum(axis=-1)
@@ -141,10 +164,10 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
         onehot[xp.arange(labels.shape[0]), labels] = 1
         return super().loss_and_grad_from_output(onehot.reshape(y_pred.shape), y_pred)
 
-    def per_sample(self, y_true, y_pred):
+    def per_sample_values(self, y_true, y_pred, logits):
         k = y_pred.shape[-1]
         onehot = self.ops.xp.eye(k, dtype=y_pred.dtype)[_labels(y_true)]
-        return super().per_sample(onehot.reshape(y_pred.shape), y_pred)
+        return super().per_sample_values(onehot.reshape(y_pred.shape), y_pred, logits)
 
 
 class BinaryCrossentropy(Loss):
@@ -164,8 +187,11 @@ class BinaryCrossentropy(Loss):
         return loss, _through_clip((p - y) / (p * (1 - p)) / n, y_pred, eps)
 
     def per_sample(self, y_true, y_pred):
-        xp, y = self.ops.xp, y_true.reshape(y_pred.shape)
-        if self.from_logits:
+        return self.per_sample_values(y_true, y_pred, self.from_logits)
+
+    def per_sample_values(self, y_true, y_pred, logits):
+        xp, y = self.ops.xp, y_true.reshape(y_pred.shape).astype(y_pred.dtype, copy=False)
+        if logits:
             return (xp.maximum(y_pred, 0) - y_pred * y + xp.log1p(xp.exp(-xp.abs(y_pred)))).mean(axis=-1)
         eps = config.epsilon()
         p = xp.clip(y_pred, eps, 1 - eps)

@@ -12,7 +12,8 @@ Host syncs (device-to-host reads; gpu-sim counts them): none inside a training
 step. Per epoch without a live progress bar, 3: the first non-finite step, the
 loss sum and the correct count (2 without metrics); a validation pass adds 2
 (1 without metrics). Once per dataset, 1: the label range check. A batch
-callback adds reads only when it reads its logs.
+callback adds reads only when it reads its logs. Sample or class weights add
+none: they are made on the device once per dataset and gathered per batch.
 """
 
 import contextlib
@@ -27,6 +28,7 @@ from .callbacks.base import LazyLogs
 from .distributed.parallel import data_parallel, shard_rows
 from .errors import DataError, TrainingError
 from .progress import EpochProgress
+from .sample_weights import device_weights
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -38,11 +40,25 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 
 class DeviceDataset:
-    """x, y and each metric's targets resident on the model's device, in the dtypes the loss wants."""
+    """x, y, each metric's targets and the per-sample loss weights (``w``, None when unweighted) resident on
+    the model's device, in the dtypes the loss wants."""
 
-    def __init__(self, model, x, y, scale=None):
+    w = None  # datasets built without weights (graph data, slices) are unweighted
+
+    def __init__(self, model, x, y, scale=None, sample_weight=None, class_weight=None):
         with model.backend.scope():  # the arrays made here belong on the model's device, not the current one
             self._load(model, x, y, scale)
+            self.w = device_weights(model, self.y, sample_weight, class_weight)
+
+    def head(self, rows):
+        """The first ``rows`` samples (Keras' ``steps=``: the first batches), sharing this dataset's arrays."""
+        if rows >= self.n:
+            return self
+        part = object.__new__(type(self))
+        part.x, part.y, part.n, part.xp = self.x[:rows], self.y[:rows], rows, self.xp
+        part.w = None if self.w is None else self.w[:rows]
+        part._targets = {k: None if t is None else t[:rows] for k, t in self._targets.items()}
+        return part
 
     def _load(self, model, x, y, scale):
         backend = model.backend
@@ -95,8 +111,13 @@ def _check_label_range(backend, y, output_shape):
                         f"integers 0..{classes - 1}; check the labels or the size of the last layer")
 
 
-def as_dataset(model, x, y):
-    return x if isinstance(x, DeviceDataset) else DeviceDataset(model, x, y)
+def as_dataset(model, x, y, sample_weight=None, class_weight=None):
+    if isinstance(x, DeviceDataset):
+        if sample_weight is not None or class_weight is not None:
+            raise ValueError("a DeviceDataset carries its own weights: pass sample_weight/class_weight "
+                             "to DeviceDataset(...) instead")
+        return x
+    return DeviceDataset(model, x, y, sample_weight=sample_weight, class_weight=class_weight)
 
 
 class _StopFlag:
@@ -124,15 +145,18 @@ class _StopFlag:
 
 def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_data=None, validation_freq=1,
         shuffle=True, initial_epoch=0, steps_per_epoch=None, callbacks=None, log=None, refresh=0.3,
-        validation_batch_size=None):
+        validation_batch_size=None, sample_weight=None, class_weight=None, validation_steps=None):
     """Train epochs ``initial_epoch .. epochs-1`` (Keras); the first one finishes a partial epoch if any.
 
     ``model.epoch`` / ``model.step_in_epoch`` count epochs and steps done over
     the model's whole life (they seed the shuffle and dropout streams and are
     saved in checkpoints); the epoch numbers shown and passed to callbacks
-    are this call's, as in Keras.
+    are this call's, as in Keras. ``sample_weight`` / ``class_weight`` weight each
+    sample's loss (metrics stay unweighted, as Keras' ``metrics=``);
+    ``validation_data`` may carry weights as (x, y, sample_weight);
+    ``validation_steps`` validates on the first that many batches.
     """
-    data = as_dataset(model, x, y)
+    data = as_dataset(model, x, y, sample_weight, class_weight)
     val = as_dataset(model, *validation_data) if validation_data is not None else None
     dp = data_parallel(model, batch_size, data.n, verbose, log)  # None in a world of one
     verbose = 0 if dp and dp.rank else verbose  # only rank 0 prints
@@ -173,7 +197,7 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
                 raise TrainingInterrupted(model.epoch, model.step_in_epoch, history)
             if val is not None and _validate_now(epoch, validation_freq):
                 val_logs = evaluate(model, val, batch_size=validation_batch_size or max(batch_size, 256), callbacks=cbs,
-                                    dp=dp)
+                                    dp=dp, steps=validation_steps)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             done = model.step_in_epoch  # below ``steps`` when a callback stopped training mid-epoch
             model.epoch, model.step_in_epoch = model.epoch + 1, 0
@@ -209,6 +233,7 @@ def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh
     perm = backend.permutation((model.seed, model.epoch), data.n) if shuffle else None
     seed_dropout(model, model.epoch, first, batch_size // dp.size if dp else batch_size, (dp.rank,) if dp else ())
     targets = data.targets(model.metrics)
+    weights = data.w
     batch_begin, batch_end = cbs.wants("on_train_batch_begin"), cbs.wants("on_train_batch_end")
     bad_step = xp.full((), -1, dtype="int64") if backend.is_gpu else None
     backend.synchronize()
@@ -224,10 +249,12 @@ def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh
             # the arrays' own take: a graph model's several inputs (models.graph_training.Arrays) batch alike
             xb, yb = data.x.take(idx, axis=0), data.y.take(idx, axis=0)
             tb = [yb if t is None else t.take(idx, axis=0) for t in targets]
+            wb = None if weights is None else weights.take(idx)
         else:
             xb, yb = data.x[lo:hi], data.y[lo:hi]
             tb = [yb if t is None else t[lo:hi] for t in targets]
-        loss, out = model.train_step(xb, yb)
+            wb = None if weights is None else weights[lo:hi]
+        loss, out = model.train_step(xb, yb) if wb is None else model.train_step(xb, yb, wb)
         acc.add(loss, out, tb, hi - lo)
         model.step_in_epoch = step + 1
         if bad_step is None:
@@ -301,13 +328,27 @@ def _raise_nonfinite(epoch, step, model):
     )
 
 
-def evaluate(model, data, batch_size=256, verbose=0, callbacks=None, log=None, dp=None):
+def evaluate(model, data, batch_size=256, verbose=0, callbacks=None, log=None, dp=None, steps=None):
     """Mean loss and metrics over ``data`` (a DeviceDataset) without training, as a logs dict.
 
-    With ``dp`` each rank evaluates its contiguous share of the rows and the sums are reduced.
+    The loss is weighted by ``data.w`` when the dataset has weights (Keras: each
+    batch's Σ wᵢ·lᵢ / N, averaged over batches by size). ``steps``: only the
+    first that many batches. With ``dp`` each rank evaluates its contiguous
+    share of the rows and the sums are reduced.
     """
+    if steps is not None:
+        data = data.head(_steps_rows(steps, batch_size, data.n))
     with model.backend.scope():  # the CLI calls this directly: the sums belong on the model's device
         return _evaluate(model, data, batch_size, verbose, callbacks, log, dp)
+
+
+def _steps_rows(steps, batch_size, n):
+    """The rows ``steps`` batches cover; more batches than the data has is refused, as steps_per_epoch."""
+    available = math.ceil(n / batch_size)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= max(available, 1):
+        raise ValueError(f"steps={steps!r} but {n} samples make {available} batches of {batch_size}: "
+                         f"pass steps between 1 and {available} (or None for all)")
+    return min(n, steps * batch_size)
 
 
 def _evaluate(model, data, batch_size, verbose, callbacks, log, dp):
@@ -326,7 +367,8 @@ def _evaluate(model, data, batch_size, verbose, callbacks, log, dp):
         if batch_begin:
             cbs.call("on_test_batch_begin", step, None)
         lo, hi = first + step * batch_size, min(first + (step + 1) * batch_size, last)
-        loss, out = model.test_step(data.x[lo:hi], data.y[lo:hi])
+        loss, out = model.test_step(data.x[lo:hi], data.y[lo:hi]) if data.w is None else \
+            model.test_step(data.x[lo:hi], data.y[lo:hi], data.w[lo:hi])
         acc.add(loss, out, [data.y[lo:hi] if t is None else t[lo:hi] for t in targets], hi - lo)
         if batch_end:
             cbs.call("on_test_batch_end", step, LazyLogs(acc.result))
@@ -338,13 +380,16 @@ def _evaluate(model, data, batch_size, verbose, callbacks, log, dp):
     return logs
 
 
-def predict(model, x, batch_size=256, verbose=0, callbacks=None, log=None):
-    """Model outputs for ``x`` as one host NumPy array, computed batch by batch on the device."""
+def predict(model, x, batch_size=256, verbose=0, callbacks=None, log=None, steps=None):
+    """Model outputs for ``x`` as one host NumPy array, computed batch by batch on the device;
+    ``steps``: only the first that many batches."""
     from .models.network import cast_input
 
     xp = model.xp
     cbs = CallbackList(callbacks, model, {})
     n = int(x.shape[0])
+    if steps is not None:
+        n = _steps_rows(steps, batch_size, n)
     steps = math.ceil(n / batch_size)
     bar = EpochProgress(None, None, steps, verbose, log)
     want_begin, want_end = cbs.wants("on_predict_batch_begin"), cbs.wants("on_predict_batch_end")

@@ -139,14 +139,15 @@ def test_validation_freq_and_steps_per_epoch():
     assert len(history.history["val_loss"]) == 2
 
 
-def test_sample_and_class_weights_are_refused_not_ignored():
+def test_sample_and_class_weights_are_used_not_ignored():
+    """(Their values are checked against Keras in tests/test_sample_weight.py.)"""
     x, y = blobs()
-    model = small("cpu")
-    model.compile("sgd", "sparse_categorical_crossentropy")
-    for kw in ({"sample_weight": numpy.ones(len(y))}, {"class_weight": {0: 1.0, 1: 2.0}}):
-        with pytest.raises(NotImplementedError, match="not supported"):
-            model.fit(x, y, verbose=0, **kw)
-    assert model.optimizer.iterations == 0
+    runs = []
+    for kw in ({}, {"sample_weight": numpy.linspace(0, 2, len(y))}, {"class_weight": {0: 1.0, 1: 3.0}}):
+        model = small("cpu")
+        model.compile("sgd", "sparse_categorical_crossentropy")
+        runs.append(model.fit(x, y, verbose=0, shuffle=False, **kw).history["loss"][0])
+    assert runs[0] != pytest.approx(runs[1]) and runs[0] != pytest.approx(runs[2])
 
 
 # --- built at construction ---------------------------------------------------------------------------

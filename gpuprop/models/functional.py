@@ -28,6 +28,8 @@ class Model(Network):
     ``device`` and ``seed`` are gpuprop's additions, as for ``Sequential``.
     """
 
+    supports_sample_weight = False  # its several outputs' losses are not weighted yet: fit refuses the weights
+
     def __init__(self, inputs=None, outputs=None, name=None, device="auto", seed=None, trainable=True, **kwargs):
         if kwargs:
             raise TypeError(f"Model got unexpected argument(s): {', '.join(kwargs)}")

@@ -46,12 +46,14 @@ class KerasModelAPI:
         ``callbacks``: ``gpuprop.callbacks.Callback`` objects, Keras-style
         objects with ``on_*`` methods, or functions ``f(epoch, logs, stats)``
         run after each epoch. ``log``: the stream for progress lines (gpuprop's).
+        ``sample_weight`` (one weight per sample) or ``class_weight`` ({class: weight})
+        weight each sample's loss as Keras does: Σ wᵢ·lᵢ / batch size; metrics stay
+        unweighted. ``validation_data`` may be (x, y, sample_weight);
+        ``validation_steps`` validates on its first that many batches.
         """
-        if class_weight is not None or sample_weight is not None:
-            raise NotImplementedError("class_weight and sample_weight are not supported yet: "
-                                      "train without them (or repeat samples to weight them)")
-        if validation_steps is not None:
-            raise NotImplementedError("validation_steps is not supported yet: pass a smaller validation_data")
+        if class_weight is not None or sample_weight is not None or \
+                (validation_data is not None and len(validation_data) == 3 and validation_data[2] is not None):
+            self._check_weights_supported()
         from ..callbacks.base import CallbackList
 
         CallbackList(callbacks, self, {})  # a wrong callback fails here, before any training
@@ -62,55 +64,68 @@ class KerasModelAPI:
             if isinstance(x, training.DeviceDataset):
                 raise ValueError("validation_split needs arrays: pass validation_data with a DeviceDataset")
             cut = int(x.shape[0] * (1.0 - validation_split))  # Keras takes the last fraction, before shuffling
-            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
-        if validation_data is not None and len(validation_data) != 2:
-            raise ValueError("validation_data must be (x_val, y_val); sample weights are not supported yet")
+            val_w = None if sample_weight is None else sample_weight[cut:]  # the weights split with their rows
+            sample_weight = None if sample_weight is None else sample_weight[:cut]
+            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:], val_w)
+        if validation_data is not None and len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, val_sample_weight)")
         return training.fit(self, x, y, batch_size=batch_size or 32, epochs=epochs, verbose=verbose,
                             validation_data=validation_data, validation_freq=validation_freq, shuffle=shuffle,
                             initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch, callbacks=callbacks,
-                            log=log, validation_batch_size=validation_batch_size)
+                            log=log, validation_batch_size=validation_batch_size, sample_weight=sample_weight,
+                            class_weight=class_weight, validation_steps=validation_steps)
+
+    def _check_weights_supported(self):
+        if not self.supports_sample_weight:
+            raise NotImplementedError(f"sample_weight and class_weight are not supported for {type(self).__name__} "
+                                      "(graph) models yet: use a Sequential model, or train without weights")
 
     @on_device
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, log=None):
-        """Loss (and metrics) over (x, y): a float, ``[loss, *metrics]``, or a dict with ``return_dict``."""
-        if sample_weight is not None or steps is not None:
-            raise NotImplementedError("sample_weight and steps are not supported yet: evaluate without them")
+        """Loss (and metrics) over (x, y): a float, ``[loss, *metrics]``, or a dict with ``return_dict``.
+
+        ``sample_weight`` weights the loss as in ``fit`` (metrics unweighted); ``steps``: the first
+        that many batches only."""
+        if sample_weight is not None:
+            self._check_weights_supported()
         self._ensure_built(x)
-        logs = training.evaluate(self, training.as_dataset(self, x, y), batch_size=batch_size or 32,
-                                 verbose=verbose, callbacks=callbacks, log=log)
+        logs = training.evaluate(self, training.as_dataset(self, x, y, sample_weight), batch_size=batch_size or 32,
+                                 verbose=verbose, callbacks=callbacks, log=log, steps=steps)
         return logs if return_dict else _as_list(logs)
 
     @on_device
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, log=None):
-        """Model outputs (probabilities after softmax) as a host NumPy array."""
-        if steps is not None:
-            raise NotImplementedError("steps is not supported yet: pass the samples to predict")
+        """Model outputs (probabilities after softmax) as a host NumPy array; ``steps``: the first that many
+        batches only."""
         self._ensure_built(x, need_compile=False)
-        return training.predict(self, x, batch_size=batch_size or 32, verbose=verbose, callbacks=callbacks, log=log)
+        return training.predict(self, x, batch_size=batch_size or 32, verbose=verbose, callbacks=callbacks, log=log,
+                                steps=steps)
 
     @on_device
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        """One gradient step on this batch; the loss (and metrics) on it as Keras returns them."""
+        """One gradient step on this batch (its loss weighted as in ``fit``); the loss (and metrics) on it
+        as Keras returns them."""
         if class_weight is not None or sample_weight is not None:
-            raise NotImplementedError("class_weight and sample_weight are not supported yet")
+            self._check_weights_supported()
         self._ensure_built(x)
-        data = training.DeviceDataset(self, x, y)
+        data = training.DeviceDataset(self, x, y, sample_weight=sample_weight, class_weight=class_weight)
         from ..metrics import Accumulator
 
         acc = Accumulator(self.xp, self.metrics, self._outputs_logits)
-        loss, out = self.train_step(data.x, data.y)
+        loss, out = self.train_step(data.x, data.y) if data.w is None else self.train_step(data.x, data.y, data.w)
         acc.add(loss, out, [data.y if t is None else t for t in data.targets(self.metrics)], data.n)
         logs = acc.result()
         return logs if return_dict else _as_list(logs)
 
     @on_device
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        """Loss (and metrics) on this batch, without updating anything."""
+        """Loss (and metrics) on this batch, without updating anything; the loss weighted as in ``fit``."""
         if sample_weight is not None:
-            raise NotImplementedError("sample_weight is not supported yet")
+            self._check_weights_supported()
         self._ensure_built(x)
-        logs = training.evaluate(self, training.DeviceDataset(self, x, y), batch_size=max(int(x.shape[0]), 1))
+        logs = training.evaluate(self, training.DeviceDataset(self, x, y, sample_weight=sample_weight),
+                                 batch_size=max(int(x.shape[0]), 1))
         return logs if return_dict else _as_list(logs)
 
     @on_device

@@ -32,6 +32,8 @@ class Network(KerasModelAPI):
     as Keras does; otherwise at the first ``fit``/``predict``/``build``.
     """
 
+    supports_sample_weight = True  # train_step/test_step take sample_weight (graph models: not yet)
+
     def __init__(self, layers=None, device="auto", seed=None, name=None, trainable=True):
         self.layers = []
         self.backend = get_backend(device)
@@ -190,8 +192,13 @@ class Network(KerasModelAPI):
                 slots[name][...] = arr
 
     @on_device
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
-        """Choose optimizer, loss and metrics (strings or objects), as Keras' ``compile``."""
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None):
+        """Choose optimizer, loss and metrics (strings or objects), as Keras' ``compile``.
+
+        Metrics are never weighted by sample_weight/class_weight: ``weighted_metrics`` is refused."""
+        if weighted_metrics:
+            raise ValueError("weighted_metrics is not supported: gpuprop weights the loss only; pass the metrics "
+                             "as metrics=[...] (computed unweighted, as Keras computes metrics=)")
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers_mod.get(optimizer)
@@ -217,12 +224,14 @@ class Network(KerasModelAPI):
         return grad
 
     @on_device
-    def train_step(self, x, y):
-        """One step of gradient descent on the batch (x, y). Returns (loss, training output) on the device."""
+    def train_step(self, x, y, sample_weight=None):
+        """One step of gradient descent on the batch (x, y), each sample's loss weighted by ``sample_weight``
+        (a device array, or None: all 1). Returns (loss, training output) on the device."""
         out = x
         for step in self._train_steps:
             out = step.forward(out, training=True)
-        loss, grad = self._loss_fn(y, out)
+        loss, grad = self._loss_fn(y, out) if sample_weight is None else \
+            self.loss.weighted_loss_and_grad(y, out, sample_weight, self._outputs_logits)
         self.backward(grad)
         if self._trainable_seen != base_layers.TRAINABLE_CHANGES:  # someone froze or unfroze a layer
             self._select_trainable()
@@ -232,12 +241,13 @@ class Network(KerasModelAPI):
         return loss, out
 
     @on_device
-    def test_step(self, x, y):
-        """(loss, training-form output) without updating anything."""
+    def test_step(self, x, y, sample_weight=None):
+        """(loss, training-form output) without updating anything; the loss weighted as in ``train_step``."""
         out = x
         for step in self._train_steps:
             out = step.forward(out, training=False)
-        loss, _ = self._loss_fn(y, out)
+        loss, _ = self._loss_fn(y, out) if sample_weight is None else \
+            self.loss.weighted_loss_and_grad(y, out, sample_weight, self._outputs_logits)
         return loss, out
 
     # --- weights ---------------------------------------------------------------------
