@@ -7,6 +7,7 @@ cpu,gpu-sim) to run gpuprop's CuPy code on the CPU stand-in ``gpuprop.backend.si
 """
 
 import os
+import shutil
 import sys
 
 import numpy
@@ -39,6 +40,15 @@ def _is_sim(spec):
 
 
 BACKENDS = _backends()
+
+
+def require_cxx():
+    """gpu-sim runs the fused kernels' C++ through g++: skip, saying so, where there is none, unless
+    GPUPROP_REQUIRE_CXX is set (CI sets it), which turns that skip into a failure."""
+    if shutil.which(os.environ.get("CXX", "g++")) is None:
+        if os.environ.get("GPUPROP_REQUIRE_CXX"):
+            pytest.fail("no C++ compiler although GPUPROP_REQUIRE_CXX is set")
+        pytest.skip("no C++ compiler (g++) here: gpu-sim cannot run ElementwiseKernel; apt-get install g++")
 
 
 @pytest.fixture(params=BACKENDS)

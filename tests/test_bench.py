@@ -6,7 +6,6 @@ No timing is asserted: speed depends on the machine; only structure and positivi
 """
 
 import json
-import math
 import os
 import subprocess
 import sys

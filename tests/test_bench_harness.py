@@ -17,7 +17,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))  # the harness is a development tool: bench/harness
 
-from harness import derived, report, runner, stats, timing, workloads  # noqa: E402
+from harness import derived, report, runner, stats, workloads  # noqa: E402
 
 
 def _cli(*args, timeout=120):

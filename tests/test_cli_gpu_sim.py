@@ -9,12 +9,11 @@ model's device (on device 0, CuPy's default) is refused as CUDA would.
 """
 
 import json
-import os
-import shutil
 
 import numpy
 import pytest
 
+from tests.conftest import require_cxx
 from tests.test_cli import error_line, run_cli
 
 pytestmark = pytest.mark.usefixtures("isolated_data_env")
@@ -24,10 +23,7 @@ SIM = ("--device", "gpu-sim")
 @pytest.fixture(autouse=True, scope="module")
 def _compiler():
     """gpu-sim runs the fused kernels' C++ through g++ (as tests/test_sim_kernels.py: CI sets GPUPROP_REQUIRE_CXX)."""
-    if shutil.which(os.environ.get("CXX", "g++")) is None:
-        if os.environ.get("GPUPROP_REQUIRE_CXX"):
-            pytest.fail("no C++ compiler although GPUPROP_REQUIRE_CXX is set")
-        pytest.skip("no C++ compiler (g++) here: gpu-sim cannot run ElementwiseKernel; apt-get install g++")
+    require_cxx()
 
 
 @pytest.fixture(scope="module")

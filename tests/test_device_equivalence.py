@@ -5,13 +5,12 @@ host), batches (no shuffling: CuPy's random streams differ from NumPy's) and
 optimizer, through ``fit`` with its metrics, on both devices.
 """
 
-import os
-import shutil
 
 import numpy as np
 import pytest
 
 from gpuprop import get_backend, optimizers, zoo
+from tests.conftest import require_cxx
 
 OPTIMIZERS = {"sgd": lambda: optimizers.SGD(0.05, momentum=0.9, nesterov=True), "adam": lambda: optimizers.Adam(0.01),
               "adamw": lambda: optimizers.AdamW(0.01), "rmsprop": lambda: optimizers.RMSprop(0.01, centered=True)}
@@ -21,10 +20,7 @@ RTOL = 1e-12
 @pytest.fixture(autouse=True, scope="module")
 def _compiler():
     """gpu-sim runs the fused kernels' C++ through g++ (as tests/test_sim_kernels.py: CI sets GPUPROP_REQUIRE_CXX)."""
-    if shutil.which(os.environ.get("CXX", "g++")) is None:
-        if os.environ.get("GPUPROP_REQUIRE_CXX"):
-            pytest.fail("no C++ compiler although GPUPROP_REQUIRE_CXX is set")
-        pytest.skip("no C++ compiler (g++) here: gpu-sim cannot run ElementwiseKernel; apt-get install g++")
+    require_cxx()
 
 
 def _train(device, name, opt, x, y):

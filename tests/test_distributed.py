@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy
 import pytest
 
-from tests.idx_files import N_TEST, N_TRAIN
+from tests.idx_files import N_TRAIN
 from tests.test_cli import REPO, cli_env, run_cli
 from tests.test_cli_train import checkpoint_arrays
 

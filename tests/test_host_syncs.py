@@ -8,14 +8,13 @@ array allocated outside the model's device (on device 0, CuPy's default) meets
 the model's arrays and the stand-in refuses the mix, as CUDA would.
 """
 
-import os
-import shutil
 
 import numpy as np
 import pytest
 
 from gpuprop import get_backend, optimizers, training, zoo
 from gpuprop.models.network import cast_input
+from tests.conftest import require_cxx
 
 SIM = "gpu-sim:1"
 # Every optimizer the CLI offers, and the clipping paths (which must stay on the device too).
@@ -38,10 +37,7 @@ PER_EPOCH, PER_VALIDATION = 3, 2
 @pytest.fixture(autouse=True, scope="module")
 def _compiler():
     """gpu-sim runs the fused kernels' C++ through g++ (as tests/test_sim_kernels.py: CI sets GPUPROP_REQUIRE_CXX)."""
-    if shutil.which(os.environ.get("CXX", "g++")) is None:
-        if os.environ.get("GPUPROP_REQUIRE_CXX"):
-            pytest.fail("no C++ compiler although GPUPROP_REQUIRE_CXX is set")
-        pytest.skip("no C++ compiler (g++) here: gpu-sim cannot run ElementwiseKernel; apt-get install g++")
+    require_cxx()
 
 
 @pytest.fixture(scope="module")

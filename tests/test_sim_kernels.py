@@ -8,14 +8,13 @@ Without a C++ compiler these skip, saying so, unless GPUPROP_REQUIRE_CXX is set
 (CI installs g++ and sets it), which turns the skip into a failure.
 """
 
-import os
-import shutil
 
 import numpy as np
 import pytest
 
 from gpuprop.backend import get_backend
 from gpuprop.backend.kernels import KERNELS, elementwise_kernels
+from tests.conftest import require_cxx
 
 SIM = get_backend("gpu-sim")
 xp = SIM.xp
@@ -27,10 +26,7 @@ DTYPES = ["float16", "float32", "float64"]
 
 @pytest.fixture(autouse=True)
 def _compiler():
-    if shutil.which(os.environ.get("CXX", "g++")) is None:
-        if os.environ.get("GPUPROP_REQUIRE_CXX"):
-            pytest.fail("no C++ compiler although GPUPROP_REQUIRE_CXX is set")
-        pytest.skip("no C++ compiler (g++) here: gpu-sim cannot run ElementwiseKernel; apt-get install g++")
+    require_cxx()
 
 
 def _data(dtype, shape=(37, 5), seed=0):
