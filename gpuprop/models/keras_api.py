@@ -49,7 +49,9 @@ class KerasModelAPI:
         ``sample_weight`` (one weight per sample) or ``class_weight`` ({class: weight})
         weight each sample's loss as Keras does: Σ wᵢ·lᵢ / batch size; metrics stay
         unweighted. ``validation_data`` may be (x, y, sample_weight);
-        ``validation_steps`` validates on its first that many batches.
+        ``validation_steps`` validates on its first that many batches. With ``steps_per_epoch``
+        one pass over the data spans epochs, as Keras' iterator does: an epoch takes the next
+        batches of the current shuffle and ends early, with a warning, when the pass runs out.
         """
         if class_weight is not None or sample_weight is not None or \
                 (validation_data is not None and len(validation_data) == 3 and validation_data[2] is not None):
