@@ -17,7 +17,7 @@ def model_graph(model):
     nodes = getattr(model, "nodes", None)
     if nodes is not None:
         index = {id(n): i for i, n in enumerate(nodes)}
-        boxes = [(n.layer.name, n.layer, getattr(n.layer, "output_shape", None)) for n in nodes]
+        boxes = [(n.layer.name, n.layer, n.outputs[0].shape[1:] if n.outputs else None) for n in nodes]
         edges = [(index[id(t.node)], index[id(n)]) for n in nodes for t in n.inputs if id(t.node) in index]
         return boxes, edges
     first = model.layers[0]

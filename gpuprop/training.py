@@ -82,7 +82,7 @@ class DeviceDataset:
         if int(self.y.shape[0]) != self.n:
             raise ValueError(f"x has {self.n} samples but y has {int(self.y.shape[0])}")
         if model.loss.name == "sparse_categorical_crossentropy":
-            _check_label_range(backend, self.y, getattr(model, "output_shape", None))
+            _check_label_range(backend, self.y, getattr(model, "_output_shape", None))
         self._targets = {}
 
     def targets(self, metrics):
@@ -467,7 +467,7 @@ def predict(model, x, batch_size=256, verbose=0, callbacks=None, log=None, steps
         outs.append(model.forward(xb, training=False))
         if want_end:
             cbs.call("on_predict_batch_end", step, {"outputs": outs[-1]})
-    out = xp.concatenate(outs) if outs else xp.zeros((0, *model.output_shape))
+    out = xp.concatenate(outs) if outs else xp.zeros((0, *model._output_shape))
     host = model.backend.to_host(out)
     bar.close(steps, {}, time.perf_counter() - t0)
     cbs.call("on_predict_end", None)

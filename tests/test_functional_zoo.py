@@ -16,7 +16,7 @@ def test_resnet_architecture_and_parameter_count(backend):
     want = (conv_params(3, 1, 16) + 2 * conv_params(3, 16, 16) + conv_params(3, 16, 32) + 2 * conv_params(3, 32, 32)
             + 32 * 10 + 10)
     assert model.count_params() == want == 28266
-    assert model.output_shape == (10,)
+    assert model.output_shape == (None, 10)  # Keras' shapes name the batch axis
     # each Add joins the block's input (a pooling output) with the block's second convolution: a skip connection
     adds = [n for n in model.nodes if type(n.layer).__name__ == "Add"]
     assert len(adds) == 2

@@ -116,6 +116,49 @@ class Layer:
         return self.activation.forward(y, training) if self.activation is not None else y
 
     # --- weights and config ---------------------------------------------------------
+    @property
+    def weights(self):
+        """Keras' ``layer.weights``: the live device arrays (``get_weights`` gives host copies), trainable first."""
+        return [*self.params.values(), *self.state.values()]
+
+    @property
+    def trainable_weights(self):
+        return list(self.params.values()) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        """A frozen layer's weights, then its state (BatchNorm's moving statistics), as Keras lists them."""
+        return ([] if self.trainable else list(self.params.values())) + list(self.state.values())
+
+    @property
+    def input(self):
+        """The symbolic input of the layer's first call in a graph (Keras' ``layer.input``)."""
+        return self._first_call("input", lambda node: node.inputs)
+
+    @property
+    def output(self):
+        """The symbolic output of the layer's first call in a graph: ``Model(model.inputs, layer.output)``
+        extracts features, as in Keras."""
+        return self._first_call("output", lambda node: node.outputs)
+
+    def __getattr__(self, name):
+        """A weight by its Keras name: ``dense.kernel``, ``dense.bias``, ``bn.moving_mean`` (live device arrays)."""
+        for store in ("params", "state"):
+            weights = self.__dict__.get(store)  # not self.params: this runs before __init__ has set it, in copies
+            if weights and name in weights:
+                return weights[name]
+        if name in ("input", "output"):  # their property raised AttributeError, which lands here: say why
+            self._first_call(name, lambda node: [])
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _first_call(self, what, tensors):
+        nodes = self.__dict__.get("_inbound_nodes") or []
+        if not nodes:
+            raise AttributeError(f"layer {self.name!r} has never been called on a symbolic tensor, so it has no "
+                                 f"{what}: call it on keras.Input(...) (or build its model with an input shape)")
+        got = tensors(nodes[0])
+        return got[0] if len(got) == 1 else list(got)
+
     def weight_names(self):
         return list(self.params) + list(self.state)
 

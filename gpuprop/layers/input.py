@@ -79,10 +79,10 @@ class InputLayer(Layer):
         kwargs.pop("ragged", None)
         super().__init__(input_shape=tuple(shape), name=name, **kwargs)
         self.batch_size = batch_size
-        self.output = KerasTensor((batch_size, *self.input_shape), name=name)
+        tensor = KerasTensor((batch_size, *self.input_shape), name=name)
         node = Node(self, [], [], False)
-        node.outputs = [self.output]
-        self.output.node = node
+        node.outputs = [tensor]  # what ``self.output`` returns
+        tensor.node = node
 
     def forward(self, x, training=False):
         return x

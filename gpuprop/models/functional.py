@@ -95,7 +95,7 @@ class Model(Network):
             if isinstance(layer, Network):
                 refresh_params(layer)
         self.output_shapes = [tuple(t.shape[1:]) for t in self.outputs]
-        self.output_shape = self.output_shapes[0]
+        self._output_shape = self.output_shapes[0]
         self.built = True
         self._setup_training()
 

@@ -167,6 +167,68 @@ class KerasModelAPI:
 
         load_weights(self, filepath)
 
+    # --- what Keras programs ask a model -----------------------------------------------------------
+    def get_layer(self, name=None, index=None):
+        """The layer called ``name``, or at ``index`` of ``model.layers`` (Keras)."""
+        if (name is None) == (index is None):
+            raise ValueError(f"get_layer takes a layer name or an index, not {'both' if name is not None else 'neither'}"
+                             f" (got name={name!r}, index={index!r})")
+        if index is not None:
+            if not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"get_layer(index={index}): the model has {len(self.layers)} layers")
+            return _unwrapped(self.layers[index])
+        for layer in self.layers:
+            if layer.name == name:
+                return _unwrapped(layer)
+        raise ValueError(f"no layer named {name!r}: the layers are {', '.join(repr(l.name) for l in self.layers)}")
+
+    @property
+    def input_shape(self):
+        """Keras' input shape with its batch axis, ``(None, 28, 28, 1)``; a list for several inputs."""
+        tensors = getattr(self, "inputs", None)
+        if tensors:
+            shapes = [tuple(t.shape) for t in tensors]
+            return shapes[0] if len(shapes) == 1 else shapes
+        first = self.layers[0].input_shape if self.layers else None
+        if first is None:
+            raise AttributeError(f"model {self.name!r} does not know its input shape yet: give the first layer "
+                                 "input_shape= (or start with keras.Input), or call build/fit first")
+        return (None, *first)
+
+    @property
+    def output_shape(self):
+        """Keras' output shape with its batch axis, ``(None, 10)``; a list for several outputs."""
+        if not self.built:
+            raise AttributeError(f"model {self.name!r} is not built yet, so it has no output shape: give the first "
+                                 "layer input_shape= (or start with keras.Input), or call build/fit first")
+        shapes = [(None, *s) for s in getattr(self, "output_shapes", None) or [self._output_shape]]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def input(self):
+        """The symbolic input tensor (a list for several), as Keras' ``model.input``."""
+        return self._symbolic("inputs")
+
+    @property
+    def output(self):
+        """The symbolic output tensor (a list for several), as Keras' ``model.output``."""
+        return self._symbolic("outputs")
+
+    def _symbolic(self, what):
+        tensors = getattr(self, what, None)
+        if not tensors:
+            raise AttributeError(f"model {self.name!r} has no symbolic {what} yet: give the first layer input_shape= "
+                                 "(or start with keras.Input)")
+        return tensors[0] if len(tensors) == 1 else list(tensors)
+
+    @property
+    def metrics_names(self):
+        """The names of ``evaluate``'s list, in its order: ``['loss', 'accuracy']`` (so ``dict(zip(...))`` works, as
+        in tf.keras; Keras 3 gives ``['loss', 'compile_metrics']`` here, which names no value)."""
+        if self.optimizer is None:
+            return []
+        return ["loss", *sorted(m.name for m in self.metrics if m.name != "loss")]
+
     def summary(self, print_fn=print):
         """Print a Keras-style table of layers, output shapes and parameter counts."""
         if not self.built:
@@ -183,6 +245,11 @@ class KerasModelAPI:
         out += [rule, f"Total params: {total:,}", f"Trainable params: {trainable:,}",
                 f"Non-trainable params: {total - trainable:,}"]
         print_fn("\n".join(out))
+
+
+def _unwrapped(layer):
+    """A model inside a Sequential is kept wrapped as one layer; Keras hands back the model itself."""
+    return getattr(layer, "model", layer)
 
 
 def _as_list(logs):

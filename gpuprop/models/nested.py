@@ -73,7 +73,7 @@ class NestedModel(Layer):
         for step in self._steps:  # the outer model may need dL/dx through every inner layer
             step.fn.need_input_grad = True
         self.input_shape = tuple(input_shape)
-        self.output_shape = tuple(self.model.output_shape)
+        self.output_shape = tuple(self.model._output_shape)
         self.built = True
         return self.output_shape
 
@@ -105,6 +105,18 @@ class NestedModel(Layer):
 
     def get_weights(self):
         return self.model.get_weights()
+
+    @property
+    def weights(self):
+        return self.model.weights
+
+    @property
+    def trainable_weights(self):
+        return self.model.trainable_weights
+
+    @property
+    def non_trainable_weights(self):
+        return self.model.non_trainable_weights
 
     def set_weights(self, weights):
         self.model.set_weights(weights)

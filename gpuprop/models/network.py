@@ -88,7 +88,7 @@ class Network(KerasModelAPI):
         self.layers.append(layer)
         if self.built:
             self._name_layer(layer, {other.name for other in self.layers[:-1]})
-            self.output_shape = layer.build(self.output_shape, self.backend, self._rng)
+            self._output_shape = layer.build(self._output_shape, self.backend, self._rng)
             self._link()
         elif self.layers[0].input_shape is not None:
             self.build()
@@ -110,7 +110,7 @@ class Network(KerasModelAPI):
             self._name_layer(layer, used)
             used.add(layer.name)
             shape = layer.build(shape, self.backend, self._rng)
-        self.output_shape = shape
+        self._output_shape = shape  # per sample; ``output_shape`` is Keras' (None, ...)
         self.built = True
         self._link()
 
@@ -276,9 +276,13 @@ class Network(KerasModelAPI):
 
     @property
     def non_trainable_weights(self):
-        """Frozen layers' weights, then every layer's state (BatchNorm's moving statistics), as Keras lists them."""
-        return ([p for layer in self._leaves() if not layer.trainable for p in layer.params.values()]
-                + [s for layer in self._leaves() for s in layer.state.values()])
+        """Layer by layer, as Keras lists them: a frozen layer's weights, then its state (BatchNorm's statistics)."""
+        return [w for layer in self._leaves() for w in layer.non_trainable_weights]
+
+    @property
+    def weights(self):
+        """Keras' ``model.weights``: every weight as a live device array, layer by layer (``get_weights`` copies)."""
+        return [w for layer in self._leaves() for w in layer.weights]
 
     @on_device
     def get_weights(self):

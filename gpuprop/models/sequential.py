@@ -20,6 +20,24 @@ class Sequential(Network):
     def __init__(self, layers=None, name=None, device="auto", seed=None, trainable=True):
         super().__init__(layers, device=device, seed=seed, name=name, trainable=trainable)
 
+    def _link(self):
+        super()._link()
+        self._symbolic_chain()
+
+    def _symbolic_chain(self):
+        """Keras' Sequential is also a graph: an ``Input`` and each layer called on the previous output, so
+        ``Model(model.inputs, model.get_layer(name).output)`` extracts features from it (the layers are shared)."""
+        from ..layers.input import Input, symbolic_call
+
+        for layer, node in getattr(self, "_chain", []):  # after add(): the old chain goes, a new one is recorded
+            layer._inbound_nodes.remove(node)
+        tensor = Input(self.layers[0].input_shape)
+        self.inputs, self._chain = [tensor], []
+        for layer in self.layers:
+            tensor = symbolic_call(layer, tensor)
+            self._chain.append((layer, layer._inbound_nodes[-1]))
+        self.outputs = [tensor]
+
     def get_config(self):
         return {"name": self.name, "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                                               for layer in self.layers]}
