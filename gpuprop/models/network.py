@@ -32,8 +32,6 @@ class Network(KerasModelAPI):
     as Keras does; otherwise at the first ``fit``/``predict``/``build``.
     """
 
-    supports_sample_weight = True  # train_step/test_step take sample_weight (graph models: not yet)
-
     def __init__(self, layers=None, device="auto", seed=None, name=None, trainable=True):
         self.layers = []
         self.backend = get_backend(device)
@@ -195,15 +193,15 @@ class Network(KerasModelAPI):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None):
         """Choose optimizer, loss and metrics (strings or objects), as Keras' ``compile``.
 
-        Metrics are never weighted by sample_weight/class_weight: ``weighted_metrics`` is refused."""
-        if weighted_metrics:
-            raise ValueError("weighted_metrics is not supported: gpuprop weights the loss only; pass the metrics "
-                             "as metrics=[...] (computed unweighted, as Keras computes metrics=)")
+        ``metrics`` are unweighted; ``weighted_metrics`` are weighted by the
+        sample/class weights (Σ wᵢ·mᵢ / Σ wᵢ), logged under their own name, or
+        ``weighted_<name>`` when a plain metric has it (Keras' names)."""
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = losses.get(loss).build(self.backend)
         self.metrics = [metrics_mod.get(m, self.loss.name) for m in (metrics or [])]
+        self.metrics += weighted_list(weighted_metrics, self.loss.name, [m.name for m in self.metrics])
         self._setup_training()
 
     # --- the math ------------------------------------------------------------------
@@ -295,6 +293,18 @@ class Network(KerasModelAPI):
     def count_trainable_params(self):
         """Parameters an optimizer would update: trainable weights of trainable layers (Keras' Trainable params)."""
         return sum(int(a.size) for layer in self._leaves() if layer.trainable for a in layer.params.values())
+
+
+def weighted_list(weighted_metrics, loss_name, plain_names, prefix=""):
+    """``compile(weighted_metrics=[...])`` as ``metrics.Weighted`` objects under Keras' log names."""
+    if weighted_metrics is None:
+        return []
+    if not isinstance(weighted_metrics, (list, tuple)):
+        raise ValueError(f"weighted_metrics must be a list, e.g. weighted_metrics=['accuracy']; "
+                         f"got {type(weighted_metrics).__name__}")
+    found = [metrics_mod.get(m, loss_name) for m in weighted_metrics]
+    names = metrics_mod.weighted_names(plain_names, [(prefix, m) for m in found])
+    return [metrics_mod.Weighted(m, name) for m, name in zip(found, names)]
 
 
 def _unique_name(layer, used):
