@@ -98,6 +98,12 @@ class Weighted(Metric):
         return (v * w).sum(), w.sum()
 
 
+def compiled(metrics):
+    """(plain metrics, the metrics inside the weighted ones): what ``compile(metrics=, weighted_metrics=)`` got."""
+    return ([m for m in metrics if not getattr(m, "weighted", False)],
+            [m.metric for m in metrics if getattr(m, "weighted", False)])
+
+
 def weighted_names(plain_names, weighted):
     """Keras' log names for weighted metrics: the metric's own name, or ``weighted_<name>`` when a plain
     metric (or an earlier weighted one) already logs under it. ``weighted`` holds (prefix, metric) pairs."""

@@ -30,6 +30,8 @@ def output_weights(model, ys, n, sample_weight=None, class_weight=None):
     are unweighted); ``class_weight`` needs a model with one output, as in Keras.
     """
     names = model.output_names
+    if sample_weight is not None and class_weight is not None:
+        return device_weights(model, ys[0], sample_weight, class_weight)  # refused there, with Keras' reason
     if class_weight is not None and len(names) > 1:
         raise ValueError(f"class_weight works for a model with one output; this one has {len(names)} "
                          f"({', '.join(names)}): pass sample_weight with one array per output instead")
