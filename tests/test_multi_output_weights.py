@@ -4,6 +4,7 @@ non-zero-weight rows, and gpu-sim's host-sync counter."""
 
 import io
 import re
+import signal
 
 import numpy as np
 import pytest
@@ -212,6 +213,41 @@ def test_weighted_accumulator_sums_survive_a_snapshot(backend):
     logs = resumed.result()
     np.testing.assert_allclose(logs["weighted_accuracy"], (w * right).sum() / w.sum(), rtol=1e-12)
     np.testing.assert_allclose(logs["accuracy"], right.mean(), rtol=1e-12)
+
+
+class _InterruptAt(gpuprop.callbacks.Callback):
+    """Ctrl-C after batch ``step`` (the loop stops after that step, as for a real one)."""
+
+    def __init__(self, step):
+        super().__init__()
+        self.step = step
+
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == self.step:
+            signal.raise_signal(signal.SIGINT)
+
+
+def test_weighted_metrics_of_an_epoch_resumed_from_a_mid_epoch_checkpoint(backend, tmp_path):
+    """Interrupted after 2 of 4 steps, saved, loaded and finished: the epoch's logs (weighted metrics and their
+    Σ w from the checkpoint included) and weights equal the run straight through."""
+    from gpuprop.training import TrainingInterrupted
+
+    xs, ys, w, w2 = data(16, seed=8)
+
+    def fresh():
+        m = two_heads(gpuprop, backend)
+        m.compile(SGD(0.1), list(LOSSES.values()), metrics=[[], ["accuracy"]],
+                  weighted_metrics=[["mae"], ["accuracy"]])
+        return m
+
+    kw = dict(sample_weight=[w, w2], batch_size=4, epochs=1, verbose=0)
+    straight = fresh().fit(xs, ys, **kw).history
+    cut = fresh()
+    with pytest.raises(TrainingInterrupted):
+        cut.fit(xs, ys, callbacks=[_InterruptAt(1)], **kw)
+    cut.save(tmp_path / "cut.npz")
+    resumed = gpuprop.load_model(tmp_path / "cut.npz", device=backend)
+    assert_logs_equal(resumed.fit(xs, ys, **kw).history, straight, rtol=1e-6)
 
 
 # --- zero weights are the same as leaving the samples out ------------------------------------------------------
