@@ -104,6 +104,22 @@ def compiled(metrics):
             [m.metric for m in metrics if getattr(m, "weighted", False)])
 
 
+def weighted_list(weighted_metrics, loss_name, plain_names):
+    """``compile(weighted_metrics=[...])`` as ``Weighted`` metrics under Keras' log names."""
+    if weighted_metrics is None:
+        return []
+    if not isinstance(weighted_metrics, (list, tuple)):
+        raise ValueError(f"weighted_metrics must be a list, e.g. weighted_metrics=['accuracy']; "
+                         f"got {type(weighted_metrics).__name__}")
+    return wrap_weighted([get(m, loss_name) for m in weighted_metrics], plain_names)
+
+
+def wrap_weighted(found, plain_names):
+    """Metric objects as ``Weighted`` ones named as Keras names them next to ``plain_names``."""
+    names = weighted_names(plain_names, [("", m) for m in found])
+    return [Weighted(m, name) for m, name in zip(found, names)]
+
+
 def weighted_names(plain_names, weighted):
     """Keras' log names for weighted metrics: the metric's own name, or ``weighted_<name>`` when a plain
     metric (or an earlier weighted one) already logs under it. ``weighted`` holds (prefix, metric) pairs."""
@@ -141,7 +157,8 @@ class Accumulator:
 
     ``sums`` holds one sum per metric, then one denominator Σ wᵢ per weighted
     metric (so whatever sums ``sums`` over ranks sums those too); a plain
-    metric's denominator is the samples seen.
+    metric's denominator is the samples seen. ``result`` reads the loss and
+    each sum, and a weighted metric's denominator too: per epoch, not per step.
     """
 
     def __init__(self, xp, metrics, logits):

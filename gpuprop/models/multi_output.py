@@ -109,9 +109,7 @@ def setup(model):
         model.metrics = log_metrics(model)
     else:
         plain = model.output_metrics[0]
-        weighted = model.output_weighted_metrics[0]
-        names = metrics_mod.weighted_names([m.name for m in plain], [("", m) for m in weighted])
-        model.metrics = plain + [metrics_mod.Weighted(m, name) for m, name in zip(weighted, names)]
+        model.metrics = plain + metrics_mod.wrap_weighted(model.output_weighted_metrics[0], [m.name for m in plain])
     model._opt_params = None
     model._select_trainable()  # frozen layers (and nested models) are left out of the optimizer, as in Keras
 

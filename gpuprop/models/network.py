@@ -201,7 +201,7 @@ class Network(KerasModelAPI):
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = losses.get(loss).build(self.backend)
         self.metrics = [metrics_mod.get(m, self.loss.name) for m in (metrics or [])]
-        self.metrics += weighted_list(weighted_metrics, self.loss.name, [m.name for m in self.metrics])
+        self.metrics += metrics_mod.weighted_list(weighted_metrics, self.loss.name, [m.name for m in self.metrics])
         self._setup_training()
 
     # --- the math ------------------------------------------------------------------
@@ -293,18 +293,6 @@ class Network(KerasModelAPI):
     def count_trainable_params(self):
         """Parameters an optimizer would update: trainable weights of trainable layers (Keras' Trainable params)."""
         return sum(int(a.size) for layer in self._leaves() if layer.trainable for a in layer.params.values())
-
-
-def weighted_list(weighted_metrics, loss_name, plain_names, prefix=""):
-    """``compile(weighted_metrics=[...])`` as ``metrics.Weighted`` objects under Keras' log names."""
-    if weighted_metrics is None:
-        return []
-    if not isinstance(weighted_metrics, (list, tuple)):
-        raise ValueError(f"weighted_metrics must be a list, e.g. weighted_metrics=['accuracy']; "
-                         f"got {type(weighted_metrics).__name__}")
-    found = [metrics_mod.get(m, loss_name) for m in weighted_metrics]
-    names = metrics_mod.weighted_names(plain_names, [(prefix, m) for m in found])
-    return [metrics_mod.Weighted(m, name) for m, name in zip(found, names)]
 
 
 def _unique_name(layer, used):
