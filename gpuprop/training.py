@@ -21,6 +21,7 @@ import math
 import signal
 import threading
 import time
+import warnings
 
 from . import metrics as metrics_mod
 from .callbacks import CallbackList, History
@@ -155,19 +156,21 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
     sample's loss and the ``weighted_metrics`` (``metrics=`` stay unweighted, as Keras);
     ``validation_data`` may carry weights as (x, y, sample_weight);
     ``validation_steps`` validates on the first that many batches.
+    ``steps_per_epoch`` follows Keras' one iterator per ``fit`` call (``DataPasses``).
     """
+    if steps_per_epoch is not None and (isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int)
+                                        or steps_per_epoch < 1):
+        raise ValueError(f"steps_per_epoch must be a positive integer (or None for whole passes over the data), "
+                         f"got {steps_per_epoch!r}")
     data = as_dataset(model, x, y, sample_weight, class_weight)
     val = as_dataset(model, *validation_data) if validation_data is not None else None
     dp = data_parallel(model, batch_size, data.n, verbose, log)  # None in a world of one
     verbose = 0 if dp and dp.rank else verbose  # only rank 0 prints
-    steps = dp.steps(data.n, batch_size) if dp else math.ceil(data.n / batch_size)
-    if steps_per_epoch is not None:
-        if not 1 <= steps_per_epoch <= steps:
-            raise ValueError(f"steps_per_epoch={steps_per_epoch} but {data.n} samples make {steps} batches of "
-                             f"{batch_size}: pass steps_per_epoch between 1 and {steps}")
-        steps = int(steps_per_epoch)
-    if model.step_in_epoch >= steps:  # a checkpoint taken after an epoch's last step: that epoch is done
-        model.epoch, model.step_in_epoch = model.epoch + 1, 0
+    batches = dp.steps(data.n, batch_size) if dp else math.ceil(data.n / batch_size)
+    steps = steps_per_epoch or batches  # what an epoch asks for; it gets fewer when the data pass runs out
+    passes = DataPasses(model, batches)
+    if model.step_in_epoch >= passes.steps_now(steps):  # a checkpoint taken after an epoch's last step: it is done
+        passes.end_epoch(model.step_in_epoch)
     history = History()  # last, as in Keras: it records the logs after other callbacks added to them
     user = list(callbacks) if isinstance(callbacks, (list, tuple)) else [] if callbacks is None else [callbacks]
     cbs = CallbackList([*user, history], model, {"verbose": verbose, "epochs": epochs, "steps": steps})
@@ -180,16 +183,18 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
             # Keras prints 'Epoch k/N' only when N > 1, after the callbacks' on_epoch_begin (its progress
             # bar is the last callback), and the epoch's line after their on_epoch_end
             first = model.step_in_epoch
+            epoch_steps = passes.steps_now(steps)  # below ``steps`` when this epoch meets the end of a pass
             bar = EpochProgress(epoch if epochs > 1 else None, epochs, steps, verbose, log, first_step=first)
             acc = metrics_mod.Accumulator(model.xp, model.metrics, model._outputs_logits)
             partial = _resumed_sums(model, first)
             if partial and not (dp and dp.rank):  # a mid-epoch checkpoint carries the epoch's sums so far: the
                 acc.restore(partial)              # line covers the whole epoch (under MPI rank 0 holds them)
-            wall = train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh, acc, dp)
+            wall = train_epoch(model, data, batch_size, epoch_steps, shuffle, cbs, bar, stop, refresh, acc, dp,
+                               passes)
             if dp is not None:  # every rank's sums: the epoch's global loss, metrics and sample count
                 dp.reduce_accumulator(acc)
             logs = acc.result()
-            if stop.requested and model.step_in_epoch < steps:
+            if stop.requested and model.step_in_epoch < epoch_steps:
                 bar.close(model.step_in_epoch, logs, wall, interrupted=True)
                 if partial or not first:  # sums from the epoch's first step: a resume can finish them
                     model.metadata["epoch_sums"] = {"epoch": model.epoch, "step": model.step_in_epoch,
@@ -199,8 +204,10 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
                 val_logs = evaluate(model, val, batch_size=validation_batch_size or max(batch_size, 256), callbacks=cbs,
                                     dp=dp, steps=validation_steps)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
-            done = model.step_in_epoch  # below ``steps`` when a callback stopped training mid-epoch
-            model.epoch, model.step_in_epoch = model.epoch + 1, 0
+            done = model.step_in_epoch  # below ``epoch_steps`` when a callback stopped training mid-epoch
+            if done == epoch_steps < steps:
+                warnings.warn(RAN_OUT.format(steps=steps, batches=batches, n=data.n, batch_size=batch_size))
+            passes.end_epoch(done)
             model.metadata.pop("epoch_sums", None)
             ran = acc.seen - (partial["seen"] if partial else 0)  # samples trained in this run, for the speed
             stats = {"time": wall, "samples_per_sec": ran / wall if wall > 0 else float("inf"), "steps": done - first}
@@ -218,19 +225,73 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
         cbs.call("on_train_end", logs)
         if dp is not None:
             dp.verify("after training")
+    passes.finish()  # the next fit starts a new pass over its data, as each Keras fit starts a new iterator
     model.history = history
     return history
 
 
-def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh, acc, dp=None):
+RAN_OUT = ("the data ran out before steps_per_epoch={steps} steps: {n} samples make {batches} batches of "
+           "{batch_size}, so this epoch ended early and the next starts a new pass over the data (as in Keras); "
+           "for epochs of equal length pass a steps_per_epoch that divides {batches}, or leave it out")
+
+
+class DataPasses:
+    """Keras' one data iterator across the epochs of a ``fit`` call (``steps_per_epoch``).
+
+    A pass is one shuffle of the data, ``batches`` batches long. Without
+    ``steps_per_epoch`` every epoch is one whole pass. With it, an epoch takes
+    the next ``steps_per_epoch`` batches of the current pass, ends early when
+    the pass runs out, and the next epoch starts a new pass. Each pass is
+    shuffled by (seed, the epoch that began it); ``offset`` is the batch of
+    the pass at which ``model.epoch`` begins. The state lives in
+    ``model.metadata['data_pass']`` while a fit runs, so a checkpoint taken
+    mid-fit resumes the same pass exactly; a fit that ends normally clears
+    it, and the next fit starts a new pass, as each Keras ``fit`` does.
+    """
+
+    def __init__(self, model, batches):
+        self.model, self.batches = model, batches
+        saved = model.metadata.get("data_pass") if hasattr(model, "metadata") else None
+        if saved and saved.get("batches") == batches and saved.get("epoch") == model.epoch:
+            self.shuffle_epoch, self.offset = int(saved["shuffle_epoch"]), int(saved["offset"])
+        else:
+            self.shuffle_epoch, self.offset = model.epoch, 0
+        self._save()
+
+    def steps_now(self, steps):
+        """The steps the current epoch gets: ``steps``, or what is left of the pass if that is fewer."""
+        return min(steps, self.batches - self.offset)
+
+    def end_epoch(self, done):
+        """The current epoch ran ``done`` steps: move to the next epoch, and to a new pass if this one is used up."""
+        model = self.model
+        model.epoch, model.step_in_epoch = model.epoch + 1, 0
+        self.offset += done
+        if self.offset >= self.batches:
+            self.shuffle_epoch, self.offset = model.epoch, 0
+        self._save()
+
+    def finish(self):
+        getattr(self.model, "metadata", {}).pop("data_pass", None)
+
+    def _save(self):
+        if hasattr(self.model, "metadata"):
+            self.model.metadata["data_pass"] = {"batches": self.batches, "epoch": self.model.epoch,
+                                                "shuffle_epoch": self.shuffle_epoch, "offset": self.offset}
+
+
+def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh, acc, dp=None, passes=None):
     """Steps ``model.step_in_epoch .. steps-1`` of epoch ``model.epoch``, summed into ``acc``; returns wall seconds.
 
-    With ``dp`` (several MPI ranks) this rank trains on its slice of each
-    global batch and ``acc`` sums its slice only (``fit`` reduces them).
+    Step s trains on batch ``passes.offset + s`` of the current data pass
+    (a pass: one shuffle of the data). With ``dp`` (several MPI ranks) this
+    rank trains on its slice of each global batch and ``acc`` sums its
+    slice only (``fit`` reduces them).
     """
     backend, xp = model.backend, model.xp
     first = model.step_in_epoch
-    perm = backend.permutation((model.seed, model.epoch), data.n) if shuffle else None
+    offset, shuffle_key = (passes.offset, passes.shuffle_epoch) if passes is not None else (0, model.epoch)
+    perm = backend.permutation((model.seed, shuffle_key), data.n) if shuffle else None
     seed_dropout(model, model.epoch, first, batch_size // dp.size if dp else batch_size, (dp.rank,) if dp else ())
     targets = data.targets(model.metrics)
     weights = data.w
@@ -241,7 +302,7 @@ def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh
     for step in range(first, steps):
         if batch_begin:
             cbs.call("on_train_batch_begin", step, None)
-        lo, hi = step * batch_size, min((step + 1) * batch_size, data.n)
+        lo, hi = (offset + step) * batch_size, min((offset + step + 1) * batch_size, data.n)
         if dp is not None:
             lo, hi = dp.shard(lo, hi)
         if perm is not None:
@@ -343,11 +404,14 @@ def evaluate(model, data, batch_size=256, verbose=0, callbacks=None, log=None, d
 
 
 def _steps_rows(steps, batch_size, n):
-    """The rows ``steps`` batches cover; more batches than the data has is refused, as steps_per_epoch."""
+    """The rows the first ``steps`` batches cover; more batches than the data has: all of it, with Keras' warning."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer (or None for all the data), got {steps!r}")
     available = math.ceil(n / batch_size)
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= max(available, 1):
-        raise ValueError(f"steps={steps!r} but {n} samples make {available} batches of {batch_size}: "
-                         f"pass steps between 1 and {available} (or None for all)")
+    if steps > available:
+        warnings.warn(f"the data ran out before steps={steps}: {n} samples make {available} batches of "
+                      f"{batch_size}, so all {available} were used (as Keras does); pass steps <= {available}",
+                      stacklevel=4)
     return min(n, steps * batch_size)
 
 

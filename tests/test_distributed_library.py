@@ -59,7 +59,9 @@ SCRIPT = textwrap.dedent('''
                     self.model.stop_training = True
 
         extra = [StopOnRank1()]
-    history = model.fit(x, y, batch_size=24, epochs=3, verbose=0, validation_data=(xv, yv), callbacks=extra)
+    spe = 4 if mode == "spe" else None  # 6 batches a pass: epochs of 4, 2 and 4 steps
+    history = model.fit(x, y, batch_size=24, epochs=3, verbose=0, validation_data=(xv, yv), callbacks=extra,
+                        steps_per_epoch=spe)
     facts_steps = [s["steps"] for s in history.stats]
     w = distributed.world()
     facts = {"size": w.size, "rank": w.rank, "local_rank": w.local_rank, "masks": masks, "steps": facts_steps,
@@ -164,5 +166,19 @@ def test_the_gpu_code_path_on_gpu_sim_two_ranks_equal_one(mpi, script, tmp_path)
     assert proc.returncode == 0, proc.stderr
     (w1, h1), (w2, h2) = load(one), load(two)
     assert max_rel(w1, w2) <= 1e-10
+    for k, v in h1["history"].items():
+        assert h2["history"][k] == pytest.approx(v, rel=1e-10), k
+
+
+def test_steps_per_epoch_on_two_ranks_equals_one_process(mpi, script, tmp_path):
+    """A data pass spanning epochs (Keras' steps_per_epoch) is the same global schedule on every rank."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run(script, "spe", one).returncode == 0
+    proc = run(script, "spe", two, mpi, 2)
+    assert proc.returncode == 0, proc.stderr
+    (w1, h1), (w2, h2) = load(one), load(two)
+    assert max_rel(w1, w2) <= 1e-10
+    assert h1["ranks"][0]["steps"] == [4, 2, 4] and [r["steps"] for r in h2["ranks"]] == [[4, 2, 4]] * 2
+    assert [r["iterations"] for r in h2["ranks"]] == [10, 10]
     for k, v in h1["history"].items():
         assert h2["history"][k] == pytest.approx(v, rel=1e-10), k

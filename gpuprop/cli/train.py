@@ -1,10 +1,7 @@
 """`gpuprop train`: fit a zoo model on MNIST or Fashion-MNIST, Keras-style output, resumable."""
 
-import contextlib
 import json
 import math
-import shlex
-import signal
 
 import click
 from click.core import ParameterSource
@@ -14,6 +11,8 @@ from ..errors import GpupropError, TrainingError
 from .errors import EXIT_INTERRUPTED, debug_option, debugging
 from .options import check_input_shape, data_dir_option, dataset_option, device_option, ensure_parent, human_stream, \
     json_option, load_dataset
+from .host_syncs import SyncCount
+from .resume import checkpoint_dtype, interrupted, note_ignored, resume_batch_size, resume_dataset
 from .report import describe_optimizer, position, read_metrics, require_matplotlib, rows_from_history, save_plot, \
     summary, summary_lines
 
@@ -92,7 +91,7 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
     rank0 = world.rank == 0
     quiet, as_json = quiet or not rank0, as_json and rank0
     if resume and ctx.get_parameter_source("dtype") is not ParameterSource.COMMANDLINE:
-        dtype = _checkpoint_dtype(resume) or dtype  # a float64 run resumes in float64 unless told otherwise
+        dtype = checkpoint_dtype(resume) or dtype  # a float64 run resumes in float64 unless told otherwise
     config.set_floatx(dtype)
     out = human_stream(as_json)
 
@@ -116,7 +115,7 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
 
     model = load_model(resume, device=backend) if resume else None
     if model is not None:
-        dataset = _resume_dataset(model, dataset, resume, say)
+        dataset = resume_dataset(model, dataset, resume, say)
     dataset = dataset or "mnist"
     spec, (x_train, y_train), (x_test, y_test), folder = load_dataset(dataset, data_dir, quiet)
     say(f"data: {spec.title}, {len(x_train):,} training and {len(x_test):,} test images"
@@ -125,9 +124,9 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
     if resume:
         if model.optimizer is None:
             raise GpupropError(f"{resume} holds no optimizer state (saved before compile); it cannot be resumed")
-        _note_ignored(ctx, say)
+        note_ignored(ctx, say)
         check_input_shape(model, x_train, f"the model in {resume}")
-        batch_size = _resume_batch_size(ctx, model, batch_size, resume)
+        batch_size = resume_batch_size(ctx, model, batch_size, resume)
     else:
         model = zoo.build(model_name, hidden=hidden, device=backend, seed=seed)
         opt = optimizers.get(optimizer.lower(), learning_rate=lr or LEARNING_RATES[optimizer.lower()])
@@ -169,7 +168,7 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
 
     from ..training import TrainingInterrupted, evaluate
 
-    syncs = _SyncCount(model, backend)
+    syncs = SyncCount(model, backend)
     if model.epoch >= epochs:
         say(f"nothing to train: the model has done {model.epoch} epoch(s) and --epochs is {epochs}")
         history = None
@@ -184,7 +183,7 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
         except TrainingInterrupted as stop:
             if not rank0:
                 ctx.exit(EXIT_INTERRUPTED)  # rank 0 saves and says so
-            _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs, batch_size, device,
+            interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs, batch_size, device,
                          ["--ranks", str(world.size)] * world.parallel + ["--dtype", dtype] * (dtype != "float32"))
         final = {k: v[-1] for k, v in history.history.items()}
 
@@ -201,114 +200,6 @@ def train(ctx, dataset, data_dir, model_name, hidden, epochs, batch_size, lr, op
         say(f"plot: {plot}")
     if as_json:
         click.echo(json.dumps(result))
-
-
-def _checkpoint_dtype(path):
-    """The float type of a checkpoint's weights, or None (load_model reports an unreadable file)."""
-    try:
-        with numpy.load(path, allow_pickle=False) as f:
-            name = str(f[next(k for k in f.files if k.startswith("weight_"))].dtype)
-    except Exception:  # noqa: BLE001 - only a hint; the real load below says what is wrong
-        return None
-    return name if name in ("float32", "float64") else None
-
-
-class _SyncCount:
-    """Device-to-host syncs inside ``model.train_step`` and around it, where the backend counts them (gpu-sim).
-
-    ``train_step`` is wrapped on this model object only, so the count covers
-    exactly the training steps ``fit`` takes; the rest of ``fit`` (per-epoch
-    reads, validation, checkpoints) is reported per epoch.
-    """
-
-    def __init__(self, model, backend):
-        self.count = getattr(backend, "host_syncs", lambda: None)
-        self.in_steps = self.steps = self.total = self.epochs = 0
-        self.counting = self.count() is not None
-        if self.counting:
-            inner = model.train_step
-
-            def counted(x, y):
-                before = self.count()
-                result = inner(x, y)
-                self.in_steps += self.count() - before
-                self.steps += 1
-                return result
-
-            model.train_step = counted
-        self.model = model
-
-    @contextlib.contextmanager
-    def around_fit(self):
-        before, epoch = self.count(), self.model.epoch
-        try:
-            yield
-        finally:
-            if self.counting:
-                self.total += self.count() - before
-                self.epochs += self.model.epoch - epoch
-
-    def report(self):
-        """``host_syncs_per_step`` and ``host_syncs_per_epoch`` for --json: None where not counted."""
-        if not self.counting or not self.steps:
-            return {"host_syncs_per_step": None, "host_syncs_per_epoch": None}
-        outside = self.total - self.in_steps
-        return {"host_syncs_per_step": self.in_steps / self.steps,
-                "host_syncs_per_epoch": outside / self.epochs if self.epochs else None}
-
-
-def _resume_batch_size(ctx, model, batch_size, resume):
-    """Mid-epoch, the step count only means something at the batch size it was counted in."""
-    from click.core import ParameterSource
-
-    saved = model.metadata.get("batch_size")
-    if saved is None:
-        return batch_size
-    if ctx.get_parameter_source("batch_size") is not ParameterSource.COMMANDLINE:
-        return saved
-    if batch_size != saved and model.step_in_epoch:
-        raise GpupropError(f"{resume} stopped mid-epoch at batch size {saved}: resume with --batch-size {saved} "
-                           "(or without --batch-size)")
-    return batch_size
-
-
-def _resume_dataset(model, dataset, resume, say):
-    """The checkpoint's dataset unless --dataset names one; a different one is said, never silent."""
-    saved = model.metadata.get("dataset")
-    if dataset and saved and dataset != saved:
-        say(f"note: {resume} was trained on {saved}; continuing on {dataset} as --dataset asks")
-    return dataset or saved
-
-
-def _note_ignored(ctx, say):
-    """Flags that a checkpoint overrides are noted, not silently dropped."""
-    from click.core import ParameterSource
-
-    fixed = [f"--{p.replace('_name', '').replace('_', '-')}" for p in ("model_name", "hidden", "optimizer", "lr", "seed")
-             if ctx.get_parameter_source(p) is ParameterSource.COMMANDLINE]
-    if fixed:
-        say(f"note: {', '.join(fixed)} ignored with --resume: the checkpoint fixes the model, optimizer and seed")
-
-
-def _interrupted(ctx, model, stop, steps, checkpoint, dataset, data_dir, epochs, batch_size, device, extra=()):
-    where = f"epoch {stop.epoch + 1} after step {stop.step}/{steps}"
-    if not checkpoint:
-        click.echo(f"interrupted in {where}; nothing saved (pass --checkpoint PATH to be able to resume)", err=True)
-        ctx.exit(EXIT_INTERRUPTED)
-    old = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the save short
-    try:
-        model.save(checkpoint)
-    finally:
-        signal.signal(signal.SIGINT, old)
-    cmd = ["gpuprop", "train", "--resume", checkpoint, "--checkpoint", checkpoint, "--epochs", str(epochs),
-           "--dataset", dataset, "--batch-size", str(batch_size)]
-    if data_dir:
-        cmd += ["--data-dir", data_dir]
-    if device != "auto":
-        cmd += ["--device", device]
-    cmd += extra
-    click.echo(f"interrupted in {where}; saved to {checkpoint}; resume with: {shlex.join(cmd)}", err=True)
-    ctx.exit(EXIT_INTERRUPTED)
 
 
 # --- reporting ------------------------------------------------------------------------

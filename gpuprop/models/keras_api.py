@@ -50,7 +50,9 @@ class KerasModelAPI:
         weight each sample's loss as Keras does: Σ wᵢ·lᵢ / batch size, and the
         ``weighted_metrics`` (Σ wᵢ·mᵢ / Σ wᵢ); ``metrics`` stay unweighted.
         ``validation_data`` may be (x, y, sample_weight);
-        ``validation_steps`` validates on its first that many batches.
+        ``validation_steps`` validates on its first that many batches. With ``steps_per_epoch``
+        one pass over the data spans epochs, as Keras' iterator does: an epoch takes the next
+        batches of the current shuffle and ends early, with a warning, when the pass runs out.
         """
         from ..callbacks.base import CallbackList
 
