@@ -121,16 +121,12 @@ def _rows(out, k):
 
 
 def log_metrics(model):
-    """What the loop accumulates for a model with several outputs: each output's loss, then its metrics."""
+    """What the loop accumulates for a model with several outputs: each output's loss, its metrics, then its
+    weighted metrics (``<output>_<name>``, or ``<output>_weighted_<name>`` when a plain metric has that name)."""
     per_loss = [OutputLoss(model, k) for k, l in enumerate(model.output_losses) if l is not None]
     per_metric = [OutputMetric(model, k, m) for k, ms in enumerate(model.output_metrics) for m in ms]
-    plain = [m.name for m in per_metric]
-    prefixed = [(f"{model.output_names[k]}_", m) for k, ms in enumerate(model.output_weighted_metrics) for m in ms]
-    names = metrics_mod.weighted_names(plain, prefixed)
-    per_weighted = [OutputMetric(model, k, metrics_mod.Weighted(m, name[len(prefix):]))
-                    for (prefix, m), name, k in zip(prefixed, names, _owners(model))]
+    weighted = [(k, f"{model.output_names[k]}_", m) for k, ms in enumerate(model.output_weighted_metrics) for m in ms]
+    names = metrics_mod.weighted_names([m.name for m in per_metric], [(prefix, m) for _, prefix, m in weighted])
+    per_weighted = [OutputMetric(model, k, metrics_mod.Weighted(m, name[len(prefix):]))  # OutputMetric adds prefix
+                    for (k, prefix, m), name in zip(weighted, names)]
     return per_loss + per_metric + per_weighted
-
-
-def _owners(model):
-    return [k for k, ms in enumerate(model.output_weighted_metrics) for _ in ms]
