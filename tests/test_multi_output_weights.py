@@ -391,3 +391,52 @@ def test_weighted_functional_train_step_has_no_host_sync():
         model.fit(data_, batch_size=batch_size, epochs=1, verbose=0)
         syncs.append(sim.host_syncs() - start)
     assert syncs[0] == syncs[1]
+
+
+# --- data-parallel: the weighted metrics' Σ w are summed over the ranks too ----------------------------------------
+MPI_SCRIPT = '''
+import json, sys
+import numpy as np
+from gpuprop import Sequential, config, distributed, optimizers
+from gpuprop.layers import Dense
+
+config.set_floatx("float64")
+rng = np.random.default_rng(0)
+x, y, w = rng.normal(size=(52, 6)), rng.integers(0, 3, 52), rng.uniform(0, 3, 52)  # 2 batches of 24 and one of 4
+model = Sequential([Dense(8, input_shape=(6,), activation="relu"), Dense(3, activation="softmax")], seed=5)
+model.compile(optimizers.SGD(0.1), "sparse_categorical_crossentropy", metrics=["accuracy"],
+              weighted_metrics=["accuracy"])
+history = model.fit(x, y, sample_weight=w, batch_size=24, epochs=2, shuffle=False, verbose=0,
+                    validation_data=(x[:20], y[:20], w[:20]))
+if distributed.rank() == 0:
+    with open(sys.argv[1], "w") as f:
+        json.dump(history.history, f)
+'''
+
+
+def test_weighted_metrics_on_two_mpi_ranks_equal_one_process(tmp_path):
+    """Rows split over 2 real ranks: the epoch's Σ w·m and Σ w are summed over both, so the logs equal one
+    process's (the oracle: the same script without mpiexec)."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.test_cli import REPO
+    from tests.test_distributed import MPIEXEC, TIMEOUT, rank_env
+
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'gpuprop[mpi]'")
+    if not MPIEXEC.exists():
+        pytest.skip(f"no mpiexec beside {sys.executable} (pip install mpich)")
+    script = tmp_path / "weighted.py"
+    script.write_text(MPI_SCRIPT)
+    logs = []
+    for prefix, out in (([], tmp_path / "one.json"), ([str(MPIEXEC), "-n", "2"], tmp_path / "two.json")):
+        proc = subprocess.run([*prefix, sys.executable, str(script), str(out)], cwd=REPO, env=rank_env(),
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        assert proc.returncode == 0, proc.stderr
+        logs.append(json.loads(out.read_text()))
+    one, two = logs
+    assert {"weighted_accuracy", "val_weighted_accuracy"} <= set(one)
+    assert one["weighted_accuracy"] != one["accuracy"]
+    for key, values in one.items():
+        np.testing.assert_allclose(two[key], values, rtol=1e-10, err_msg=key)
