@@ -440,3 +440,15 @@ def test_weighted_metrics_on_two_mpi_ranks_equal_one_process(tmp_path):
     assert one["weighted_accuracy"] != one["accuracy"]
     for key, values in one.items():
         np.testing.assert_allclose(two[key], values, rtol=1e-10, err_msg=key)
+
+
+def test_a_keras_file_with_weighted_metrics_loads_with_them(backend, tmp_path):
+    """Keras 3 saves its compile config (weighted_metrics per output included); gpuprop rebuilds it: the same logs."""
+    k, ours, theirs = pair(backend)
+    xs, ys, w, w2 = data()
+    theirs.compile(k.optimizers.SGD(0.1), list(LOSSES.values()), metrics=[[], ["accuracy"]],
+                   weighted_metrics=[["mae"], ["accuracy"]])
+    theirs.save(tmp_path / "k.keras")
+    loaded = gpuprop.load_model(tmp_path / "k.keras", device=backend)
+    kw = dict(sample_weight=[w, w2], return_dict=True, verbose=0)
+    assert_logs_equal(loaded.evaluate(xs, ys, **kw), theirs.evaluate(xs, ys, **kw))
