@@ -317,6 +317,8 @@ def test_functional_predict_takes_steps_callbacks_and_prints_as_sequential(backe
 # --- weighted metrics are saved and come back -------------------------------------------------------------------
 @pytest.mark.parametrize("suffix", [".npz", ".keras"])
 def test_weighted_metrics_survive_save_and_load(backend, tmp_path, suffix):
+    if suffix == ".keras":
+        pytest.importorskip("h5py", reason="h5py is not installed: .keras files need it (pip install 'gpuprop[h5]')")
     xs, ys, w, w2 = data()
     model = two_heads(gpuprop, backend)
     model.compile(SGD(0.1), list(LOSSES.values()), metrics=[[], ["accuracy"]],
