@@ -3,7 +3,8 @@
 Each follows ``metrics.Metric``'s contract (``name`` is Keras' log name,
 ``batch_sum`` the metric summed over a batch as a 0-d device array) and is
 also a Keras-style object on arrays: ``m(y_true, y_pred)`` or
-``update_state`` then ``result()``. The function forms
+``update_state`` then ``result()``. ``per_sample_values`` (one value per
+sample) is what ``batch_sum`` sums and what a weighted metric weights. The function forms
 (``sparse_categorical_accuracy(y_true, y_pred)``) give one value per sample.
 With a softmax/sigmoid output fused into its cross-entropy the loop hands
 metrics the logits: argmax and top-k read them as they are (the order is the
@@ -38,8 +39,8 @@ class ArrayMetric(Metric):
         """One value per sample from the metric's targets and the model's output (probabilities)."""
         raise NotImplementedError
 
-    def batch_sum(self, xp, targets, out, logits):
-        return self.per_sample(xp, targets, out).sum()
+    def per_sample_values(self, xp, targets, out, logits):
+        return self.per_sample(xp, targets, out)
 
     def update_state(self, y_true, y_pred):
         xp, y_true, y_pred = _on_backend(y_true, y_pred)
@@ -114,10 +115,10 @@ class MeanAbsoluteError(ArrayMetric):
     def per_sample(self, xp, y, out):
         return xp.abs(self._diff(xp, y, out)).mean(axis=-1)
 
-    def batch_sum(self, xp, targets, out, logits):
+    def per_sample_values(self, xp, targets, out, logits):
         if logits:  # the loop passes logits when the output activation is fused into the loss
             out = _probabilities(xp, out, self.loss_name)
-        return self.per_sample(xp, targets, out).sum()
+        return self.per_sample(xp, targets, out)
 
 
 class MeanSquaredError(MeanAbsoluteError):

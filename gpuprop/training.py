@@ -153,7 +153,7 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
     the model's whole life (they seed the shuffle and dropout streams and are
     saved in checkpoints); the epoch numbers shown and passed to callbacks
     are this call's, as in Keras. ``sample_weight`` / ``class_weight`` weight each
-    sample's loss (metrics stay unweighted, as Keras' ``metrics=``);
+    sample's loss and the ``weighted_metrics`` (``metrics=`` stay unweighted, as Keras);
     ``validation_data`` may carry weights as (x, y, sample_weight);
     ``validation_steps`` validates on the first that many batches.
     ``steps_per_epoch`` follows Keras' one iterator per ``fit`` call (``DataPasses``).
@@ -316,7 +316,7 @@ def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh
             tb = [yb if t is None else t[lo:hi] for t in targets]
             wb = None if weights is None else weights[lo:hi]
         loss, out = model.train_step(xb, yb) if wb is None else model.train_step(xb, yb, wb)
-        acc.add(loss, out, tb, hi - lo)
+        acc.add(loss, out, tb, hi - lo, wb)
         model.step_in_epoch = step + 1
         if bad_step is None:
             if not math.isfinite(loss) and not _stops_on_nan(cbs):
@@ -431,9 +431,10 @@ def _evaluate(model, data, batch_size, verbose, callbacks, log, dp):
         if batch_begin:
             cbs.call("on_test_batch_begin", step, None)
         lo, hi = first + step * batch_size, min(first + (step + 1) * batch_size, last)
-        loss, out = model.test_step(data.x[lo:hi], data.y[lo:hi]) if data.w is None else \
-            model.test_step(data.x[lo:hi], data.y[lo:hi], data.w[lo:hi])
-        acc.add(loss, out, [data.y[lo:hi] if t is None else t[lo:hi] for t in targets], hi - lo)
+        wb = None if data.w is None else data.w[lo:hi]
+        loss, out = model.test_step(data.x[lo:hi], data.y[lo:hi]) if wb is None else \
+            model.test_step(data.x[lo:hi], data.y[lo:hi], wb)
+        acc.add(loss, out, [data.y[lo:hi] if t is None else t[lo:hi] for t in targets], hi - lo, wb)
         if batch_end:
             cbs.call("on_test_batch_end", step, LazyLogs(acc.result))
     if dp is not None:

@@ -11,24 +11,23 @@ is backprop through that graph: forward in order, the loss of each output,
 backward in reverse order with gradients summed where a tensor fans out.
 """
 
-from .. import initializers, training
-from .. import metrics as metrics_mod
+from .. import initializers
 from ..layers import base as base_layers
 from ..layers.input import InputLayer
 from . import graph, graph_training, multi_output, packing
-from .keras_api import _as_list, on_device
+from .functional_api import FunctionalKerasAPI
+from .keras_api import on_device
 from .nested import ensure_built, leaf_layers, refresh_params
 from .network import Network, _unique_name, cast_input
 from .topology import _keras_layer_order, _structure, _topological
 
 
-class Model(Network):
+class Model(FunctionalKerasAPI, Network):
     """A graph of layers from ``Input``s to outputs (one or several of each), trained like ``Sequential``.
 
-    ``device`` and ``seed`` are gpuprop's additions, as for ``Sequential``.
+    ``device`` and ``seed`` are gpuprop's additions, as for ``Sequential``. fit, evaluate, predict and the
+    *_on_batch methods are in ``functional_api``.
     """
-
-    supports_sample_weight = False  # its several outputs' losses are not weighted yet: fit refuses the weights
 
     def __init__(self, inputs=None, outputs=None, name=None, device="auto", seed=None, trainable=True, **kwargs):
         if kwargs:
@@ -114,9 +113,11 @@ class Model(Network):
 
     # --- compile and the training step ---------------------------------------------------------
     @on_device
-    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, **kwargs):
-        """Keras' compile; ``loss``, ``loss_weights`` and ``metrics`` may be lists or dicts, one entry per output."""
-        multi_output.compile(self, optimizer, loss, loss_weights, metrics, **kwargs)
+    def compile(self, optimizer="rmsprop", loss=None, loss_weights=None, metrics=None, weighted_metrics=None,
+                **kwargs):
+        """Keras' compile; ``loss``, ``loss_weights``, ``metrics`` and ``weighted_metrics`` may be lists or dicts,
+        one entry per output."""
+        multi_output.compile(self, optimizer, loss, loss_weights, metrics, weighted_metrics, **kwargs)
         self._setup_training()
 
     def _setup_training(self):
@@ -151,13 +152,14 @@ class Model(Network):
         return grads
 
     @on_device
-    def compute_gradients(self, x, y):
+    def compute_gradients(self, x, y, sample_weight=None):
         """Forward in topological order, the loss, backward in reverse: fills every ``layer.grads``.
 
-        Returns (total loss, training-form output(s)); parameters are not changed.
+        Returns (total loss, training-form output(s)); parameters are not changed. ``sample_weight``:
+        a device array for every output, ``graph_training.Arrays`` (one per output, or None), or None.
         """
         values = graph.forward(self._train_plan, self._bind(x), True)
-        loss, grads, outs = multi_output.loss_and_grads(self, y, values)
+        loss, grads, outs = multi_output.loss_and_grads(self, y, values, sample_weight=sample_weight)
         self.backward(grads)
         return loss, outs
 
@@ -168,18 +170,19 @@ class Model(Network):
         return multi_output.loss_and_grads(self, y, values, need_grads=False)[0]
 
     @on_device
-    def train_step(self, x, y):
-        """One step of gradient descent; returns (total loss, training-form output(s)) on the device."""
-        loss, outs = self.compute_gradients(x, y)
+    def train_step(self, x, y, sample_weight=None):
+        """One step of gradient descent, each output's loss weighted by ``sample_weight`` (see
+        ``compute_gradients``); returns (total loss, training-form output(s)) on the device."""
+        loss, outs = self.compute_gradients(x, y, sample_weight)
         if self._trainable_seen != base_layers.TRAINABLE_CHANGES:  # someone froze or unfroze a layer
             self._select_trainable()
         self.optimizer.apply_gradients(self._opt_params, self._opt_grads)
         return loss, outs
 
     @on_device
-    def test_step(self, x, y):
+    def test_step(self, x, y, sample_weight=None):
         values = graph.forward(self._train_plan, self._bind(x), False)
-        loss, _, outs = multi_output.loss_and_grads(self, y, values, need_grads=False)
+        loss, _, outs = multi_output.loss_and_grads(self, y, values, need_grads=False, sample_weight=sample_weight)
         return loss, outs
 
     @on_device
@@ -205,70 +208,6 @@ class Model(Network):
             raise ValueError(f"the model has {len(self.inputs)} input(s) ({', '.join(self.input_names)}) "
                              f"but was given {len(xs)} array(s)")
         return xs
-
-    def _dataset(self, x, y):
-        """x and y on the device for the shared loop: arrays, lists or dicts (by input/output name)."""
-        return x if isinstance(x, training.DeviceDataset) else graph_training.GraphData(self, x, y)
-
-    @on_device
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
-            validation_data=None, **kwargs):
-        """Keras' fit; inputs and targets may be arrays, lists or dicts of arrays (by input / output name).
-
-        With several outputs the logs hold each output's loss and metrics under Keras' names.
-        """
-        self._ensure_built(x)
-        data = self._dataset(x, y)
-        if validation_split and validation_data is None:
-            if not 0 < validation_split < 1:
-                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-            data, val = data.split(int(data.n * (1.0 - validation_split)))
-            validation_data = (val, None)
-        elif validation_data is not None:
-            if len(validation_data) != 2:
-                raise ValueError("validation_data must be (x_val, y_val); sample weights are not supported yet")
-            validation_data = (self._dataset(*validation_data), None)
-        return super().fit(data, None, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
-                           validation_data=validation_data, **kwargs)
-
-    @on_device
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, **kwargs):
-        """Loss and metrics: a float, a list, or with ``return_dict`` a dict of Keras' log names."""
-        self._ensure_built(x)
-        return super().evaluate(self._dataset(x, y), None, batch_size=batch_size, verbose=verbose,
-                                return_dict=return_dict, **kwargs)
-
-    @on_device
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        """One gradient step on this batch; its loss (and metrics) as Keras returns them."""
-        if class_weight is not None or sample_weight is not None:
-            raise NotImplementedError("class_weight and sample_weight are not supported yet")
-        self._ensure_built(x)
-        data = self._dataset(x, y)
-        acc = metrics_mod.Accumulator(self.xp, self.metrics, self._outputs_logits)
-        loss, out = self.train_step(data.x, data.y)
-        acc.add(loss, out, [data.y if t is None else t for t in data.targets(self.metrics)], data.n)
-        logs = acc.result()
-        return logs if return_dict else _as_list(logs)
-
-    @on_device
-    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        if sample_weight is not None:
-            raise NotImplementedError("sample_weight is not supported yet")
-        data = self._dataset(x, y)
-        return self.evaluate(data, None, batch_size=max(data.n, 1), verbose=0, return_dict=return_dict)
-
-    @on_device
-    def predict_on_batch(self, x):
-        return self.predict(x, batch_size=max(int(self._inputs_as_list(x)[0].shape[0]), 1), verbose=0)
-
-    @on_device
-    def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None, log=None):
-        """Outputs as host arrays: one array, or a list (a dict) for a model with several outputs."""
-        if steps is not None or callbacks:
-            raise NotImplementedError("predict on a functional Model takes no steps or callbacks yet: "
-                                      "pass the samples to predict")
-        return multi_output.predict(self, x, batch_size=batch_size or 32)
 
     # --- description, config and weights ----------------------------------------------------------
     @on_device

@@ -12,9 +12,13 @@ model with several inputs or outputs needs no loop of its own:
   compiled metric applied to that output alone. Their names are Keras' log
   names (``department_loss``, ``department_accuracy``), so the logs, the
   progress line, callbacks and ``History`` all see them.
+
+Sample weights ride along the same way: ``GraphData.w`` is one array for
+every output or ``Arrays`` with one per output, batched like x and y.
 """
 
 from .. import metrics as metrics_mod
+from ..sample_weights import output_weights
 from ..training import DeviceDataset, _check_label_range
 from . import multi_output
 
@@ -39,7 +43,7 @@ class Arrays:
 class GraphData(DeviceDataset):
     """Inputs and targets (one array per model input and output) on the model's device."""
 
-    def __init__(self, model, x, y):
+    def __init__(self, model, x, y, sample_weight=None, class_weight=None):
         from .network import cast_input
 
         if y is None:
@@ -59,6 +63,9 @@ class GraphData(DeviceDataset):
         # one input or output: its array as is, as the loop gives any model
         self.x = Arrays(xs) if len(xs) > 1 else xs[0]
         self.y = Arrays(ys) if len(ys) > 1 else ys[0]
+        with model.backend.scope():
+            w = output_weights(model, ys, self.n, sample_weight, class_weight)
+        self.w = Arrays(w) if isinstance(w, list) else w  # one array for every output, or one per output
         self._targets = {}
 
     def split(self, cut):
@@ -66,6 +73,7 @@ class GraphData(DeviceDataset):
         head, tail = object.__new__(GraphData), object.__new__(GraphData)
         for part, rows, n in ((head, slice(0, cut), cut), (tail, slice(cut, None), self.n - cut)):
             part.xp, part.x, part.y, part.n, part._targets = self.xp, self.x[rows], self.y[rows], n, {}
+            part.w = None if self.w is None else self.w[rows]
         return head, tail
 
 
@@ -91,6 +99,7 @@ class OutputMetric(metrics_mod.Metric):
         self.k, self.metric, self.logits = k, metric, model._loss_plan[k][2]
         self.name = f"{model.output_names[k]}_{metric.name}"
         self.direction = metric.direction
+        self.weighted = getattr(metric, "weighted", False)  # a metrics.Weighted: the Accumulator asks weighted_sums
 
     def target_key(self):
         return (self.k, self.metric.target_key())
@@ -102,13 +111,22 @@ class OutputMetric(metrics_mod.Metric):
         t = targets.arrays[self.k] if isinstance(targets, Arrays) else targets
         return self.metric.batch_sum(xp, t, out[self.k], self.logits)
 
+    def weighted_sums(self, xp, targets, out, logits, w):
+        t = targets.arrays[self.k] if isinstance(targets, Arrays) else targets
+        return self.metric.weighted_sums(xp, t, out[self.k], self.logits, multi_output.output_weight(w, self.k))
+
 
 def _rows(out, k):
     return int(out[k].shape[0])
 
 
 def log_metrics(model):
-    """What the loop accumulates for a model with several outputs: each output's loss, then its metrics."""
+    """What the loop accumulates for a model with several outputs: each output's loss, its metrics, then its
+    weighted metrics (``<output>_<name>``, or ``<output>_weighted_<name>`` when a plain metric has that name)."""
     per_loss = [OutputLoss(model, k) for k, l in enumerate(model.output_losses) if l is not None]
     per_metric = [OutputMetric(model, k, m) for k, ms in enumerate(model.output_metrics) for m in ms]
-    return per_loss + per_metric
+    weighted = [(k, f"{model.output_names[k]}_", m) for k, ms in enumerate(model.output_weighted_metrics) for m in ms]
+    names = metrics_mod.weighted_names([m.name for m in per_metric], [(prefix, m) for _, prefix, m in weighted])
+    per_weighted = [OutputMetric(model, k, metrics_mod.Weighted(m, name[len(prefix):]))  # OutputMetric adds prefix
+                    for (k, prefix, m), name in zip(weighted, names)]
+    return per_loss + per_metric + per_weighted

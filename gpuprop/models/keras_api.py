@@ -47,15 +47,13 @@ class KerasModelAPI:
         objects with ``on_*`` methods, or functions ``f(epoch, logs, stats)``
         run after each epoch. ``log``: the stream for progress lines (gpuprop's).
         ``sample_weight`` (one weight per sample) or ``class_weight`` ({class: weight})
-        weight each sample's loss as Keras does: Σ wᵢ·lᵢ / batch size; metrics stay
-        unweighted. ``validation_data`` may be (x, y, sample_weight);
+        weight each sample's loss as Keras does: Σ wᵢ·lᵢ / batch size, and the
+        ``weighted_metrics`` (Σ wᵢ·mᵢ / Σ wᵢ); ``metrics`` stay unweighted.
+        ``validation_data`` may be (x, y, sample_weight);
         ``validation_steps`` validates on its first that many batches. With ``steps_per_epoch``
         one pass over the data spans epochs, as Keras' iterator does: an epoch takes the next
         batches of the current shuffle and ends early, with a warning, when the pass runs out.
         """
-        if class_weight is not None or sample_weight is not None or \
-                (validation_data is not None and len(validation_data) == 3 and validation_data[2] is not None):
-            self._check_weights_supported()
         from ..callbacks.base import CallbackList
 
         CallbackList(callbacks, self, {})  # a wrong callback fails here, before any training
@@ -77,20 +75,13 @@ class KerasModelAPI:
                             log=log, validation_batch_size=validation_batch_size, sample_weight=sample_weight,
                             class_weight=class_weight, validation_steps=validation_steps)
 
-    def _check_weights_supported(self):
-        if not self.supports_sample_weight:
-            raise NotImplementedError(f"sample_weight and class_weight are not supported for {type(self).__name__} "
-                                      "(graph) models yet: use a Sequential model, or train without weights")
-
     @on_device
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
                  callbacks=None, return_dict=False, log=None):
         """Loss (and metrics) over (x, y): a float, ``[loss, *metrics]``, or a dict with ``return_dict``.
 
-        ``sample_weight`` weights the loss as in ``fit`` (metrics unweighted); ``steps``: the first
+        ``sample_weight`` weights the loss and weighted metrics as in ``fit``; ``steps``: the first
         that many batches only."""
-        if sample_weight is not None:
-            self._check_weights_supported()
         self._ensure_built(x)
         logs = training.evaluate(self, training.as_dataset(self, x, y, sample_weight), batch_size=batch_size or 32,
                                  verbose=verbose, callbacks=callbacks, log=log, steps=steps)
@@ -108,23 +99,19 @@ class KerasModelAPI:
     def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
         """One gradient step on this batch (its loss weighted as in ``fit``); the loss (and metrics) on it
         as Keras returns them."""
-        if class_weight is not None or sample_weight is not None:
-            self._check_weights_supported()
         self._ensure_built(x)
         data = training.DeviceDataset(self, x, y, sample_weight=sample_weight, class_weight=class_weight)
         from ..metrics import Accumulator
 
         acc = Accumulator(self.xp, self.metrics, self._outputs_logits)
         loss, out = self.train_step(data.x, data.y) if data.w is None else self.train_step(data.x, data.y, data.w)
-        acc.add(loss, out, [data.y if t is None else t for t in data.targets(self.metrics)], data.n)
+        acc.add(loss, out, [data.y if t is None else t for t in data.targets(self.metrics)], data.n, data.w)
         logs = acc.result()
         return logs if return_dict else _as_list(logs)
 
     @on_device
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) on this batch, without updating anything; the loss weighted as in ``fit``."""
-        if sample_weight is not None:
-            self._check_weights_supported()
         self._ensure_built(x)
         logs = training.evaluate(self, training.DeviceDataset(self, x, y, sample_weight=sample_weight),
                                  batch_size=max(int(x.shape[0]), 1))

@@ -98,22 +98,26 @@ def compile_config(model, legacy=False):
             return None
         metrics = [[_metric_config(m) for m in ms] for ms in model.output_metrics]
         metrics = metrics if any(metrics) else None
+        weighted = [[_metric_config(m) for m in ms] for ms in model.output_weighted_metrics]
+        weighted = weighted if any(weighted) else None
         loss_weights = list(model.loss_weights)
     else:
         loss_cfg = _keras_loss(loss)
         if loss_cfg is None:
             return None
-        metrics, loss_weights = [_metric_config(m) for m in model.metrics] or None, None
+        plain, weighted = metrics_mod.compiled(model.metrics)
+        metrics, loss_weights = [_metric_config(m) for m in plain] or None, None
+        weighted = [_metric_config(m, legacy) for m in weighted] or None
     cfg = {k: v for k, v in opt.get_config().items() if k != "class_name"}
     optimizer = {"module": "keras.optimizers", "class_name": type(opt).__name__, "config": cfg,
                  "registered_name": None}
     if legacy:
         return {"optimizer_config": {"class_name": optimizer["class_name"], "config": cfg},
                 "loss": {"class_name": loss_cfg["class_name"], "config": loss_cfg["config"]},
-                "metrics": [_metric_config(m, legacy=True) for m in model.metrics] or None, "loss_weights": None,
-                "weighted_metrics": None}
+                "metrics": [_metric_config(m, legacy=True) for m in metrics_mod.compiled(model.metrics)[0]] or None,
+                "loss_weights": None, "weighted_metrics": weighted}
     return {"optimizer": optimizer, "loss": loss_cfg, "metrics": metrics, "loss_weights": loss_weights,
-            "weighted_metrics": None, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
+            "weighted_metrics": weighted, "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
 
 
 def _metric_config(metric, legacy=False):
@@ -241,7 +245,7 @@ def _per_output(convert, metrics):
 
 
 def compile_from_config(model, cfg):
-    """Compile ``model`` as Keras' compile_config says (optimizer, loss, metrics)."""
+    """Compile ``model`` as Keras' compile_config says (optimizer, loss, metrics, weighted_metrics)."""
     opt = dict(cfg["optimizer"]) if isinstance(cfg.get("optimizer"), dict) else {"class_name": cfg.get("optimizer")}
     opt_cfg = {k: v for k, v in (opt.get("config") or {}).items()
                if not (k in _OPTIMIZER_NEUTRAL and v in (_OPTIMIZER_NEUTRAL[k], None, False, 0.99))}
@@ -254,6 +258,8 @@ def compile_from_config(model, cfg):
         loss = {k: _loss(v) for k, v in loss.items()} if isinstance(loss, dict) and "class_name" not in loss \
             else [_loss(v) for v in loss] if isinstance(loss, list) else _loss(loss)
         extra = {"loss_weights": cfg["loss_weights"]} if cfg.get("loss_weights") is not None else {}
+        if cfg.get("weighted_metrics"):
+            extra["weighted_metrics"] = _per_output(_metric, cfg["weighted_metrics"])
         model.compile(optimizer, loss, metrics=metrics, **extra)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"cannot rebuild the file's compile settings ({exc}): "

@@ -1,11 +1,17 @@
 """Compile settings and the loss of a graph model with one or several outputs (Keras' rules).
 
-``loss``, ``loss_weights`` and ``metrics`` may be one value (used for every
-output), a list (one per output, in order) or a dict keyed by output name
-(outputs left out get no loss). The total loss is Σ_k w_k · L_k, so output
-k's gradient is w_k · dL_k/dŷ_k. Per-output logs use Keras' names:
-``<output name>_loss`` and ``<output name>_<metric>``.
+``loss``, ``loss_weights``, ``metrics`` and ``weighted_metrics`` may be one
+value (used for every output), a list (one per output, in order) or a dict
+keyed by output name (outputs left out get no loss). The total loss is
+Σ_k w_k · L_k, so output k's gradient is w_k · dL_k/dŷ_k; with sample weights
+L_k is Keras' weighted form Σᵢ sᵢ·lᵢ / N (``Loss.weighted_loss_and_grad``).
+Per-output logs use Keras' names: ``<output name>_loss`` (L_k, before w_k)
+and ``<output name>_<metric>`` (a weighted metric whose name a plain one
+already has: ``<output name>_weighted_<metric>``).
 """
+
+import math
+import time
 
 from .. import config, losses
 from .. import metrics as metrics_mod
@@ -21,7 +27,7 @@ def _per_output(model, value, what, default=None):
             raise ValueError(f"{what} names unknown output(s) {', '.join(map(str, unknown))}: "
                              f"the outputs are {', '.join(names)}")
         return [value.get(k, default) for k in names]
-    if isinstance(value, (list, tuple)) and (what != "metrics" or any(isinstance(v, (list, tuple, dict))
+    if isinstance(value, (list, tuple)) and ("metrics" not in what or any(isinstance(v, (list, tuple, dict))
                                                                        for v in value)):
         if len(value) != len(names):
             raise ValueError(f"{what} has {len(value)} entries but the model has {len(names)} outputs "
@@ -30,7 +36,7 @@ def _per_output(model, value, what, default=None):
     return [value] * len(names)
 
 
-def compile(model, optimizer, loss, loss_weights, metrics, **kwargs):
+def compile(model, optimizer, loss, loss_weights, metrics, weighted_metrics=None, **kwargs):
     """Keras' ``compile`` for graph models; see the module docstring."""
     kwargs.pop("jit_compile", None)
     if kwargs:
@@ -45,11 +51,19 @@ def compile(model, optimizer, loss, loss_weights, metrics, **kwargs):
         raise ValueError("compile: no output has a loss; give at least one")
     weights = _per_output(model, 1.0 if loss_weights is None else loss_weights, "loss_weights", 0.0)
     model.loss_weights = [float(w) for w in weights]
-    per_output = _per_output(model, metrics or [], "metrics")
-    model.output_metrics = [[metrics_mod.get(m, l.name if l is not None else "") for m in
-                             (ms if isinstance(ms, (list, tuple)) else [ms] if ms else [])]
-                            for ms, l in zip(per_output, model.output_losses)]
+    model.output_metrics = _metric_lists(model, metrics, "metrics")
+    model.output_weighted_metrics = _metric_lists(model, weighted_metrics, "weighted_metrics")
     model.loss = next(l for l in model.output_losses if l is not None)
+
+
+def _metric_lists(model, metrics, what):
+    """One list of metric objects per output, bound to that output's loss."""
+    if metrics is not None and not isinstance(metrics, (list, tuple, dict)):
+        raise ValueError(f"{what} must be a list or a dict by output name, e.g. {what}=['accuracy']; "
+                         f"got {type(metrics).__name__}")
+    return [[metrics_mod.get(m, l.name if l is not None else "") for m in
+             (ms if isinstance(ms, (list, tuple)) else [ms] if ms else [])]
+            for ms, l in zip(_per_output(model, metrics or [], what), model.output_losses)]
 
 
 def setup(model):
@@ -94,7 +108,8 @@ def setup(model):
 
         model.metrics = log_metrics(model)
     else:
-        model.metrics = model.output_metrics[0]
+        plain = model.output_metrics[0]
+        model.metrics = plain + metrics_mod.wrap_weighted(model.output_weighted_metrics[0], [m.name for m in plain])
     model._opt_params = None
     model._select_trainable()  # frozen layers (and nested models) are left out of the optimizer, as in Keras
 
@@ -113,16 +128,31 @@ def _grad_sums(model, ran):
     return sums
 
 
-def loss_and_grads(model, y, values, need_grads=True):
+def output_weight(sample_weight, k):
+    """Output ``k``'s sample weights: one array shared by every output, or entry k of one per output."""
+    return sample_weight.arrays[k] if hasattr(sample_weight, "arrays") else sample_weight
+
+
+def _output_loss(model, k, y, out, sample_weight):
+    """(L_k, dL_k/dŷ_k) of output k, weighted by its sample weights when it has some."""
+    oid, fn, logits = model._loss_plan[k]
+    w = output_weight(sample_weight, k)
+    if w is None:
+        return fn(y, out)
+    return model.output_losses[k].weighted_loss_and_grad(y, out, w, logits)
+
+
+def loss_and_grads(model, y, values, need_grads=True, sample_weight=None):
     """(Σ_k w_k L_k, gradient per tensor id, training-form output(s)); one output costs no extra work.
 
     With several outputs the total comes back with the per-output losses in
-    ``model._last_losses`` (device scalars, unweighted, as Keras logs them).
+    ``model._last_losses`` (device scalars, before their loss weight, as Keras
+    logs them). ``sample_weight``: see ``output_weight``; None: unweighted.
     """
     grads = [None] * model._n_tensors if need_grads else None
     if len(model._loss_plan) == 1:
-        oid, fn, _ = model._loss_plan[0]
-        loss, g = fn(y, values[oid])
+        oid = model._loss_plan[0][0]
+        loss, g = _output_loss(model, 0, y, values[oid], sample_weight)
         w = model.loss_weights[0]
         model._last_losses = (loss,)
         if w != 1.0:
@@ -137,7 +167,7 @@ def loss_and_grads(model, y, values, need_grads=True):
         if fn is None:
             per.append(None)
             continue
-        loss, g = fn(y[k], values[oid])
+        loss, g = _output_loss(model, k, y[k], values[oid], sample_weight)
         per.append(loss)
         total = total + loss * w
         if need_grads:
@@ -179,18 +209,41 @@ def device_targets(model, y):
     return ys[0] if len(ys) == 1 else ys
 
 
-def predict(model, x, batch_size=32):
-    """Outputs for ``x`` (array, list or dict) batch by batch; a list (or dict) for several outputs."""
+def predict(model, x, batch_size=32, verbose=0, steps=None, callbacks=None, log=None):
+    """Outputs for ``x`` (array, list or dict) batch by batch; a list (or dict) for several outputs.
+
+    As ``training.predict``: ``steps`` takes the first that many batches, callbacks get the
+    on_predict_* hooks, ``verbose`` prints Keras' line.
+    """
+    from ..callbacks import CallbackList
+    from ..progress import EpochProgress
+    from ..training import _steps_rows
+
     xs = model._inputs_as_list(x)
     n = int(xs[0].shape[0])
+    if steps is not None:
+        n = _steps_rows(steps, batch_size, n)
+    steps = math.ceil(n / batch_size)
+    cbs = CallbackList(callbacks, model, {})
+    bar = EpochProgress(None, None, steps, verbose, log)
+    want_begin, want_end = cbs.wants("on_predict_batch_begin"), cbs.wants("on_predict_batch_end")
+    cbs.call("on_predict_begin", None)
+    t0 = time.perf_counter()
     outs = [[] for _ in model.outputs]
-    for lo in range(0, n, batch_size):
-        got = model.forward([a[lo:lo + batch_size] for a in xs], training=False)
+    for step in range(steps):
+        if want_begin:
+            cbs.call("on_predict_batch_begin", step, None)
+        lo, hi = step * batch_size, min((step + 1) * batch_size, n)
+        got = model.forward([a[lo:hi] for a in xs], training=False)
         for k, o in enumerate(got if model._outputs_listed else [got]):
             outs[k].append(o)
+        if want_end:
+            cbs.call("on_predict_batch_end", step, {"outputs": got})
     xp = model.xp
     arrays = [model.backend.to_host(xp.concatenate(o) if o else xp.zeros((0, *s))) for o, s in
               zip(outs, model.output_shapes)]
+    bar.close(steps, {}, time.perf_counter() - t0)
+    cbs.call("on_predict_end", None)
     if model._output_keys:
         return dict(zip(model._output_keys, arrays))
     return arrays if model._outputs_listed else arrays[0]

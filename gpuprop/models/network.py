@@ -32,8 +32,6 @@ class Network(KerasModelAPI):
     as Keras does; otherwise at the first ``fit``/``predict``/``build``.
     """
 
-    supports_sample_weight = True  # train_step/test_step take sample_weight (graph models: not yet)
-
     def __init__(self, layers=None, device="auto", seed=None, name=None, trainable=True):
         self.layers = []
         self.backend = get_backend(device)
@@ -202,15 +200,15 @@ class Network(KerasModelAPI):
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, weighted_metrics=None):
         """Choose optimizer, loss and metrics (strings or objects), as Keras' ``compile``.
 
-        Metrics are never weighted by sample_weight/class_weight: ``weighted_metrics`` is refused."""
-        if weighted_metrics:
-            raise ValueError("weighted_metrics is not supported: gpuprop weights the loss only; pass the metrics "
-                             "as metrics=[...] (computed unweighted, as Keras computes metrics=)")
+        ``metrics`` are unweighted; ``weighted_metrics`` are weighted by the
+        sample/class weights (Σ wᵢ·mᵢ / Σ wᵢ), logged under their own name, or
+        ``weighted_<name>`` when a plain metric has it (Keras' names)."""
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='sparse_categorical_crossentropy'")
         self.optimizer = optimizers_mod.get(optimizer)
         self.loss = losses.get(loss).build(self.backend)
         self.metrics = [metrics_mod.get(m, self.loss.name) for m in (metrics or [])]
+        self.metrics += metrics_mod.weighted_list(weighted_metrics, self.loss.name, [m.name for m in self.metrics])
         self._setup_training()
 
     # --- the math ------------------------------------------------------------------

@@ -24,6 +24,7 @@ import zipfile
 
 import numpy
 
+from .. import metrics as metrics_mod
 from .. import optimizers
 from ..errors import CheckpointError
 
@@ -172,13 +173,16 @@ def _save_npz(model, filepath, metadata):
     }
     arrays = {f"weight_{i}": w for i, w in enumerate(model.get_weights())}
     if model.optimizer is not None:
+        plain, weighted = metrics_mod.compiled(model.metrics)
         header["compile"] = {"loss": model.loss.name, "loss_config": model.loss.get_config(),
-                             "metrics": [m.name for m in model.metrics], "optimizer": model.optimizer.get_config(),
+                             "metrics": [m.name for m in plain], "weighted_metrics": [m.name for m in weighted],
+                             "optimizer": model.optimizer.get_config(),
                              "iterations": model.optimizer.iterations}
         if hasattr(model, "output_losses"):  # a graph model: one loss (or none) per output
             header["compile"]["outputs"] = {
                 "losses": [None if l is None else [l.name, l.get_config()] for l in model.output_losses],
-                "loss_weights": model.loss_weights, "metrics": [[m.name for m in ms] for ms in model.output_metrics]}
+                "loss_weights": model.loss_weights, "metrics": [[m.name for m in ms] for ms in model.output_metrics],
+                "weighted_metrics": [[m.name for m in ms] for ms in model.output_weighted_metrics]}
         for i, a in enumerate(model.optimizer.variables()):
             arrays[f"opt_{i}"] = model.backend.to_host(a)
     arrays["header"] = numpy.array(json.dumps(header))
@@ -251,10 +255,11 @@ def _rebuild(header, arrays, device, compile):
         if outputs is not None:
             loss = [None if spec is None else losses.from_config(spec[0], spec[1]) for spec in outputs["losses"]]
             model.compile(optimizers.from_config(comp["optimizer"]), loss, loss_weights=outputs["loss_weights"],
-                          metrics=outputs["metrics"])
+                          metrics=outputs["metrics"], weighted_metrics=outputs.get("weighted_metrics"))
         else:
             loss = losses.from_config(comp["loss"], comp.get("loss_config"))
-            model.compile(optimizers.from_config(comp["optimizer"]), loss, metrics=comp["metrics"])
+            model.compile(optimizers.from_config(comp["optimizer"]), loss, metrics=comp["metrics"],
+                          weighted_metrics=comp.get("weighted_metrics"))
         n_opt = sum(1 for k in arrays if k.startswith("opt_"))
         with model.backend.scope():  # the slots are written on the model's device
             model.optimizer.set_variables([arrays[f"opt_{i}"] for i in range(n_opt)])
