@@ -17,7 +17,9 @@ from tests.keras_oracle import keras
 
 pytest.importorskip("h5py", reason="Keras' files need h5py: pip install 'gpuprop[h5]'")
 
-# (id, class name, arguments): the same names and arguments in both libraries.
+# (id, class name, arguments): the same names and arguments in both libraries. RMSprop with momentum takes a
+# tiny ε: gpuprop divides by √v + ε (torch), Keras by √(v + ε), and its momentum sums that difference over
+# steps to ~1e-5 at the default ε, a difference of the algorithms that would hide none of the state's.
 SETTINGS = [
     ("sgd", "SGD", {"learning_rate": 0.05}),
     ("sgd_momentum", "SGD", {"learning_rate": 0.05, "momentum": 0.9}),
@@ -32,6 +34,8 @@ SETTINGS = [
     ("adagrad", "Adagrad", {"learning_rate": 0.05}),
     ("adadelta", "Adadelta", {"learning_rate": 1.0}),
     ("adamax", "Adamax", {"learning_rate": 0.01}),
+    # a large ε, so that Keras' u = gpuprop's u − ε is visible (the algorithms then differ by (1−β₂)ε a step)
+    ("adamax_large_epsilon", "Adamax", {"learning_rate": 0.01, "epsilon": 0.05, "beta_2": 0.9999}),
     ("lion", "Lion", {"learning_rate": 0.003}),
 ]
 IDS = [s[0] for s in SETTINGS]
