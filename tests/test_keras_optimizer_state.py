@@ -124,3 +124,162 @@ def test_a_keras_file_resumes_as_the_npz_checkpoint(tmp_path, backend, cls, kwar
     _steps(via_npz, batches[BEFORE:])
     for a, b in zip(via_keras.get_weights(), via_npz.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+# --- Nadam: gpuprop's is torch's (μₜ from 0.96^(0.004·t)), Keras' takes 0.96^t; the state is the same -----------
+def test_nadam_state_written_by_gpuprop_resumes_keras_as_its_own(tmp_path, backend):
+    """Keras → gpuprop → Keras: m, v, the step count and Keras' u_product come back as Keras wrote them."""
+    k = keras()
+    batches = _batches()
+    theirs = _theirs(k, "Nadam", {"learning_rate": 0.01})
+    _steps(theirs, batches[:BEFORE])
+    theirs.save(str(tmp_path / "k.keras"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = load_model(tmp_path / "k.keras", device=backend)
+    ours.save(tmp_path / "g.keras")
+    via_gpuprop = k.saving.load_model(str(tmp_path / "g.keras"))
+    assert len(via_gpuprop.optimizer.variables) == len(theirs.optimizer.variables) == 2 + 4 * 2 + 1
+    _steps(via_gpuprop, batches[BEFORE:])
+    _steps(theirs, batches[BEFORE:])
+    _close(_keras_weights(k, via_gpuprop), _keras_weights(k, theirs), atol=1e-6)
+
+
+def test_nadam_resumed_from_keras_continues_as_torch_nadam(tmp_path, backend):
+    """gpuprop continuing Keras' Nadam state against torch.optim.NAdam given that state (step, μ product, m, v)."""
+    torch = pytest.importorskip("torch")
+    k = keras()
+    batches = _batches()
+    theirs = _theirs(k, "Nadam", {"learning_rate": 0.01})
+    _steps(theirs, batches[:BEFORE])
+    theirs.save(str(tmp_path / "k.keras"))
+    ours = load_model(tmp_path / "k.keras", device=backend)
+    _steps(ours, batches[BEFORE:])
+
+    w = [torch.tensor(k.ops.convert_to_numpy(v), dtype=torch.float64) for v in theirs.weights]
+    params = [torch.nn.Parameter(w[0].T.clone()), torch.nn.Parameter(w[1].clone()),
+              torch.nn.Parameter(w[2].T.clone()), torch.nn.Parameter(w[3].clone())]
+    opt = torch.optim.NAdam(params, lr=0.01, betas=(0.9, 0.999), eps=1e-7)
+    slots = [k.ops.convert_to_numpy(v) for v in theirs.optimizer.variables[2:-1]]  # m, v per weight
+    mu_product = np.prod([0.9 * (1 - 0.5 * 0.96 ** (i * 0.004)) for i in range(1, BEFORE + 1)])
+    for i, p in enumerate(params):
+        m, v = (torch.tensor(a, dtype=torch.float64) for a in slots[2 * i:2 * i + 2])
+        if i in (0, 2):
+            m, v = m.T, v.T
+        opt.state[p] = {"step": torch.tensor(float(BEFORE), dtype=torch.float64),
+                        "mu_product": torch.tensor(mu_product, dtype=torch.float64),
+                        "exp_avg": m.contiguous(), "exp_avg_sq": v.contiguous()}
+    for x, y in batches[BEFORE:]:
+        x, y = torch.tensor(x, dtype=torch.float64), torch.tensor(y, dtype=torch.float64)
+        opt.zero_grad()
+        out = torch.tanh(x @ params[0].T + params[1]) @ params[2].T + params[3]
+        torch.nn.functional.mse_loss(out, y).backward()
+        opt.step()
+    want = [params[0].detach().T, params[1].detach(), params[2].detach().T, params[3].detach()]
+    _close(ours.get_weights(), [t.numpy() for t in want])
+
+
+# --- what Keras keeps, and when ------------------------------------------------------------------------------
+def test_a_frozen_layer_has_no_optimizer_state_in_either_library(tmp_path, backend):
+    k = keras()
+    batches = _batches()
+    kwargs = {"learning_rate": 0.05, "momentum": 0.9}
+    model = _ours("SGD", kwargs, backend, frozen=True)
+    _steps(model, batches[:BEFORE])
+    model.save(tmp_path / "g.keras")
+    theirs = k.saving.load_model(str(tmp_path / "g.keras"))
+    assert len(theirs.optimizer.variables) == 2 + 2  # iteration, learning rate, momentum of Dense 2's kernel and bias
+    _steps(model, batches[BEFORE:])
+    _steps(theirs, batches[BEFORE:])
+    _close(model.get_weights(), _keras_weights(k, theirs))
+
+    twin = _theirs(k, "SGD", kwargs, frozen=True)
+    _steps(twin, batches[:BEFORE])
+    twin.save(str(tmp_path / "k.keras"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = load_model(tmp_path / "k.keras", device=backend)
+    _steps(ours, batches[BEFORE:])
+    _steps(twin, batches[BEFORE:])
+    _close(ours.get_weights(), _keras_weights(k, twin))
+
+
+def test_an_optimizer_that_never_stepped_crosses_both_ways(tmp_path, backend):
+    k = keras()
+    batches = _batches()
+    kwargs = {"learning_rate": 0.05, "momentum": 0.9}
+    model = _ours("SGD", kwargs, backend)
+    model.save(tmp_path / "g.keras")
+    theirs = k.saving.load_model(str(tmp_path / "g.keras"))
+    assert int(theirs.optimizer.iterations) == 0
+    _steps(model, batches)
+    _steps(theirs, batches)
+    _close(model.get_weights(), _keras_weights(k, theirs))
+
+    twin = _theirs(k, "SGD", kwargs)
+    twin.save(str(tmp_path / "k.keras"))  # Keras has built no slots yet: iteration and learning rate alone
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = load_model(tmp_path / "k.keras", device=backend)
+    _steps(ours, batches)
+    _steps(twin, batches)
+    _close(ours.get_weights(), _keras_weights(k, twin))
+
+
+def test_the_learning_rate_keras_changed_carries_over(tmp_path, backend):
+    """A callback (ReduceLROnPlateau...) changes Keras' learning-rate variable: gpuprop resumes at that rate."""
+    k = keras()
+    batches = _batches()
+    twin = _theirs(k, "SGD", {"learning_rate": 0.05, "momentum": 0.9})
+    _steps(twin, batches[:BEFORE])
+    twin.optimizer.learning_rate.assign(0.02)
+    twin.save(str(tmp_path / "k.keras"))
+    ours = load_model(tmp_path / "k.keras", device=backend)
+    assert ours.optimizer.learning_rate == pytest.approx(0.02)
+    _steps(ours, batches[BEFORE:])
+    _steps(twin, batches[BEFORE:])
+    _close(ours.get_weights(), _keras_weights(k, twin))
+
+
+@pytest.mark.parametrize("cls,kwargs", [("RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "epsilon": 1e-10}),
+                                        ("Adam", {"learning_rate": 0.01})], ids=["rmsprop_momentum", "adam"])
+def test_weights_h5_carries_the_optimizer_both_ways(tmp_path, backend, cls, kwargs):
+    """Keras' save_weights writes the optimizer into .weights.h5 and load_weights reads it back when built."""
+    k = keras()
+    batches = _batches()
+    model = _ours(cls, kwargs, backend)
+    _steps(model, batches[:BEFORE])
+    model.save_weights(tmp_path / "g.weights.h5")
+    theirs = _theirs(k, cls, kwargs)
+    theirs.optimizer.build(theirs.trainable_variables)  # Keras loads an optimizer's state once it has slots
+    theirs.load_weights(str(tmp_path / "g.weights.h5"))
+    assert int(theirs.optimizer.iterations) == BEFORE
+    _steps(model, batches[BEFORE:])
+    _steps(theirs, batches[BEFORE:])
+    _close(model.get_weights(), _keras_weights(k, theirs))
+
+    twin = _theirs(k, cls, kwargs)
+    _steps(twin, batches[:BEFORE])
+    twin.save_weights(str(tmp_path / "k.weights.h5"))
+    ours = _ours(cls, kwargs, backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours.load_weights(tmp_path / "k.weights.h5")
+    assert ours.optimizer.iterations == BEFORE
+    _steps(ours, batches[BEFORE:])
+    _steps(twin, batches[BEFORE:])
+    _close(ours.get_weights(), _keras_weights(k, twin))
+
+
+def test_state_of_another_optimizer_is_refused_in_one_line_and_kept_out(tmp_path, backend):
+    k = keras()
+    twin = _theirs(k, "SGD", {"learning_rate": 0.05, "momentum": 0.9})
+    _steps(twin, _batches()[:BEFORE])
+    twin.save_weights(str(tmp_path / "k.weights.h5"))
+    ours = _ours("Adam", {"learning_rate": 0.01}, backend)
+    with pytest.warns(UserWarning, match=r"optimizer's saved state was not loaded \(the file holds 4 optimizer "
+                                         r"arrays, this Adam keeps 8\)"):
+        ours.load_weights(tmp_path / "k.weights.h5")
+    assert ours.optimizer.iterations == 0 and ours.optimizer.learning_rate == 0.01
+    assert all(not np.any(ours.backend.to_host(a)) for a in ours.optimizer.variables())
+    np.testing.assert_array_equal(ours.get_weights()[0], _keras_weights(k, twin)[0])  # the weights did load
