@@ -283,3 +283,42 @@ def test_state_of_another_optimizer_is_refused_in_one_line_and_kept_out(tmp_path
     assert ours.optimizer.iterations == 0 and ours.optimizer.learning_rate == 0.01
     assert all(not np.any(ours.backend.to_host(a)) for a in ours.optimizer.variables())
     np.testing.assert_array_equal(ours.get_weights()[0], _keras_weights(k, twin)[0])  # the weights did load
+
+
+def test_under_a_schedule_weights_h5_holds_no_learning_rate_variable(tmp_path, backend):
+    """Keras keeps no learning-rate variable under a schedule (iteration, then the slots): the same both ways."""
+    k = keras()
+    batches = _batches()
+    model = Sequential([layers.Dense(6, activation="tanh", input_shape=(4,)), layers.Dense(3)], device=backend, seed=0)
+    model.compile(optimizers.Adam(optimizers.schedules.ExponentialDecay(0.02, 2, 0.5)), "mse")
+    _steps(model, batches[:BEFORE])
+    model.save_weights(tmp_path / "g.weights.h5")
+    theirs = _theirs(k, "Adam", {"learning_rate": k.optimizers.schedules.ExponentialDecay(0.02, 2, 0.5)})
+    theirs.optimizer.build(theirs.trainable_variables)
+    assert len(theirs.optimizer.variables) == 1 + 4 * 2
+    theirs.load_weights(str(tmp_path / "g.weights.h5"))
+    _steps(model, batches[BEFORE:])
+    _steps(theirs, batches[BEFORE:])
+    _close(model.get_weights(), _keras_weights(k, theirs))
+
+    twin = _theirs(k, "Adam", {"learning_rate": k.optimizers.schedules.ExponentialDecay(0.02, 2, 0.5)})
+    _steps(twin, batches[:BEFORE])
+    twin.save_weights(str(tmp_path / "k.weights.h5"))
+    ours = Sequential([layers.Dense(6, activation="tanh", input_shape=(4,)), layers.Dense(3)], device=backend, seed=1)
+    ours.compile(optimizers.Adam(optimizers.schedules.ExponentialDecay(0.02, 2, 0.5)), "mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours.load_weights(tmp_path / "k.weights.h5")
+    assert ours.optimizer.iterations == BEFORE
+    _steps(ours, batches[BEFORE:])
+    _steps(twin, batches[BEFORE:])
+    _close(ours.get_weights(), _keras_weights(k, twin))
+
+
+def test_momentum_under_a_schedule_is_converted_with_a_warning(tmp_path, backend):
+    """Keras' SGD momentum sums −ηᵢ·gᵢ with each step's own rate; torch's buffer has no rate in it: one line says so."""
+    model = Sequential([layers.Dense(3, input_shape=(4,))], device=backend, seed=0)
+    model.compile(optimizers.SGD(optimizers.schedules.StepDecay(0.1, 2), momentum=0.9), "mse")
+    _steps(model, _batches()[:BEFORE])
+    with pytest.warns(UserWarning, match="approximate: its momentum was converted with this step's learning rate"):
+        model.save_weights(tmp_path / "g.weights.h5")
