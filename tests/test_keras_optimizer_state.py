@@ -111,13 +111,15 @@ def test_gpuprop_continues_what_keras_saved(tmp_path, backend, cls, kwargs):
 
 @pytest.mark.parametrize("cls,kwargs", [s[1:] for s in SETTINGS], ids=IDS)
 def test_a_keras_file_resumes_as_the_npz_checkpoint(tmp_path, backend, cls, kwargs):
-    """gpuprop → .keras → gpuprop against gpuprop → .npz → gpuprop (the checkpoint keeps gpuprop's own slots)."""
+    """gpuprop → .keras → gpuprop against gpuprop → .npz → gpuprop (the checkpoint keeps gpuprop's own slots):
+    a converted slot is written in float64, so even it comes back bit for bit."""
     batches = _batches()
     model = _ours(cls, kwargs, backend)
     _steps(model, batches[:BEFORE])
     model.save(tmp_path / "g.keras")
     model.save(tmp_path / "g.npz")
-    via_keras, via_npz = load_model(tmp_path / "g.keras", device=backend), load_model(tmp_path / "g.npz", device=backend)
+    via_keras = load_model(tmp_path / "g.keras", device=backend)
+    via_npz = load_model(tmp_path / "g.npz", device=backend)
     assert via_keras.optimizer.iterations == via_npz.optimizer.iterations == BEFORE
     assert via_keras.optimizer.learning_rate == via_npz.optimizer.learning_rate
     _steps(via_keras, batches[BEFORE:])
@@ -316,7 +318,7 @@ def test_under_a_schedule_weights_h5_holds_no_learning_rate_variable(tmp_path, b
 
 
 def test_momentum_under_a_schedule_is_converted_with_a_warning(tmp_path, backend):
-    """Keras' SGD momentum sums −ηᵢ·gᵢ with each step's own rate; torch's buffer has no rate in it: one line says so."""
+    """Keras' SGD momentum sums −ηᵢ·gᵢ, each step's own rate; torch's buffer holds no rate: one line says so."""
     model = Sequential([layers.Dense(3, input_shape=(4,))], device=backend, seed=0)
     model.compile(optimizers.SGD(optimizers.schedules.StepDecay(0.1, 2), momentum=0.9), "mse")
     _steps(model, _batches()[:BEFORE])

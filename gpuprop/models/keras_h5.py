@@ -135,8 +135,8 @@ def read_optimizer(h5file, model, where):
                 warnings.warn(f"{where}: {type(opt).__name__}'s state is approximate: {caveat}", stacklevel=3)
             return
         opt.learning_rate, opt.iterations = before
-    warnings.warn(f"{where}: the optimizer's saved state was not loaded ({reason}); training continues from a "
-                  "fresh optimizer state", stacklevel=3)
+    warnings.warn(f"{where}: the optimizer's saved state was not loaded ({reason}); the optimizer keeps its own "
+                  "(a fresh one after load_model): save and load the same optimizer to resume it", stacklevel=3)
 
 
 # --- reading -------------------------------------------------------------------------------------

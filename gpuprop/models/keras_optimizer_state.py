@@ -119,9 +119,9 @@ def from_keras(opt, arrays):
     if e is None:
         return f"Keras has no layout for {type(opt).__name__}"
     order, mine = _keras_order(opt, e), opt.variables()
-    n_scalars = len(e.scalars(opt))
-    if len(arrays) != len(order) + n_scalars:
-        return f"the file holds {len(arrays)} optimizer arrays, this {type(opt).__name__} keeps {len(order) + n_scalars}"
+    want = len(order) + len(e.scalars(opt))
+    if len(arrays) != want:
+        return f"the file holds {len(arrays)} optimizer arrays, this {type(opt).__name__} keeps {want}"
     got = {}
     for (i, name), a in zip(order, arrays):
         conv = e.convert.get(name)
