@@ -15,7 +15,7 @@ import pytest
 from gpuprop import Sequential, layers, load_model, optimizers
 from tests.keras_oracle import keras
 
-pytest.importorskip("h5py", reason="Keras' files need h5py: pip install 'gpuprop[h5]'")
+h5py = pytest.importorskip("h5py", reason="Keras' files need h5py: pip install 'gpuprop[h5]'")
 
 # (id, class name, arguments): the same names and arguments in both libraries. RMSprop with momentum takes a
 # tiny ε: gpuprop divides by √v + ε (torch), Keras by √(v + ε), and its momentum sums that difference over
@@ -324,3 +324,19 @@ def test_momentum_under_a_schedule_is_converted_with_a_warning(tmp_path, backend
     _steps(model, _batches()[:BEFORE])
     with pytest.warns(UserWarning, match="approximate: its momentum was converted with this step's learning rate"):
         model.save_weights(tmp_path / "g.weights.h5")
+
+
+def test_an_optimizer_keras_lacks_is_left_out_with_a_warning(tmp_path, backend):
+    class HalfStep(optimizers.Optimizer):
+        """p ← p − η·g/2: an optimizer of the user's own, which Keras has no layout for."""
+
+        def update_step(self, p, g, slots, lr):
+            p -= 0.5 * lr * g
+
+    model = Sequential([layers.Dense(3, input_shape=(4,))], device=backend, seed=0)
+    model.compile(HalfStep(0.1), "mse")
+    _steps(model, _batches()[:BEFORE])
+    with pytest.warns(UserWarning, match="HalfStep's state is not written to Keras' file"):
+        model.save_weights(tmp_path / "g.weights.h5")
+    with h5py.File(tmp_path / "g.weights.h5", "r") as f:
+        assert "optimizer" not in f and "layers/dense/vars/0" in f
