@@ -340,3 +340,27 @@ def test_an_optimizer_keras_lacks_is_left_out_with_a_warning(tmp_path, backend):
         model.save_weights(tmp_path / "g.weights.h5")
     with h5py.File(tmp_path / "g.weights.h5", "r") as f:
         assert "optimizer" not in f and "layers/dense/vars/0" in f
+
+
+def test_a_graph_model_keeps_keras_order_of_optimizer_variables(tmp_path, backend):
+    """Two inputs, a shared layer, BatchNormalization: RMSprop's three kinds of slot, each kind in Keras' order."""
+    from gpuprop import Input, Model
+    from tests.test_keras_functional_files import _data, _graph
+
+    k = keras()
+    x, y = _data(32)
+    batches = [([a[i:i + 8] for a in x], [t[i:i + 8] for t in y]) for i in range(0, 32, 8)]
+    kwargs = {"learning_rate": 0.01, "momentum": 0.5, "centered": True, "epsilon": 1e-10}
+    model = _graph(layers, lambda shape, name: Input(shape=shape, name=name), Model, 0.0, device=backend, seed=0)
+    model.compile(optimizers.RMSprop(**kwargs), ["mse", "sparse_categorical_crossentropy"])
+    _steps(model, batches[:2])
+    model.save(tmp_path / "g.keras")
+    theirs = k.saving.load_model(str(tmp_path / "g.keras"))
+    _steps(model, batches[2:])
+    _steps(theirs, batches[2:])
+    _close(model.get_weights(), _keras_weights(k, theirs))
+    theirs.save(str(tmp_path / "k.keras"))
+    ours = load_model(tmp_path / "k.keras", device=backend)
+    _steps(ours, batches[:2])
+    _steps(theirs, batches[:2])
+    _close(ours.get_weights(), _keras_weights(k, theirs))
