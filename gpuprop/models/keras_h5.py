@@ -4,7 +4,9 @@ Two layouts, each the one Keras 3 reads under that file name:
 
 * ``.weights.h5`` (Keras 3): ``layers/<key>/vars/<i>``, one group per layer, where
   ``<key>`` is the layer class in snake case, numbered per class in model order
-  (``dense``, ``dense_1``...), not the layer's name: Keras matches by position.
+  (``dense``, ``dense_1``...), not the layer's name: Keras matches by position;
+  and a compiled model's optimizer under ``optimizer/vars/<i>``
+  (``keras_optimizer_state`` maps each optimizer's slots to Keras').
 * ``.h5`` / ``.hdf5`` (the layout of Keras 2, which Keras 3's ``load_weights``
   and ``load_model`` still read under those names): a ``layer_names`` attribute,
   a group per layer with a ``weight_names`` attribute naming its datasets, under
