@@ -62,13 +62,13 @@ def _nadam_u_product(opt):
 
 _SGD_MOMENTUM, _RMS_MOMENTUM = _scaled(-1.0), _scaled(1.0)
 
-ENTRIES = {  # the most derived class first: AdamW is an Adam
+ENTRIES = {  # found along the class's MRO (entry()): AdamW takes Adam's
     SGD: Entry(lambda o: [("momentum",)] if o.momentum else [], {"momentum": _SGD_MOMENTUM},
                caveat=_momentum_caveat),
     RMSprop: Entry(lambda o: [("velocity",)] + ([("momentum",)] if o.momentum else [])
                    + ([("average_gradient",)] if o.centered else []),
                    {"momentum": _RMS_MOMENTUM}, caveat=_momentum_caveat),
-    Adam: Entry(lambda o: [("m", "v")] + ([("vhat",)] if o.amsgrad else [])),  # AdamW too
+    Adam: Entry(lambda o: [("m", "v")] + ([("vhat",)] if o.amsgrad else [])),
     Adagrad: Entry(lambda o: [("accumulator",)]),
     Adadelta: Entry(lambda o: [("accumulated_grad", "accumulated_delta_var")]),
     Adamax: Entry(lambda o: [("m", "u")],
