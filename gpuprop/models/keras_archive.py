@@ -26,9 +26,7 @@ def write(model, f):
         config["compile_config"] = compiled
     weights = io.BytesIO()
     with h5py.File(weights, "w") as h5:
-        keras_h5.write_keras3(h5, model)
-        if compiled is not None:
-            keras_h5.write_optimizer(h5, model)
+        keras_h5.write_keras3(h5, model, optimizer=compiled is not None)  # Keras resumes what it compiles
     metadata = {"keras_version": KERAS_VERSION, "gpuprop_version": __version__,
                 "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}
     with zipfile.ZipFile(f, "w") as z:

@@ -4,7 +4,9 @@ Two layouts, each the one Keras 3 reads under that file name:
 
 * ``.weights.h5`` (Keras 3): ``layers/<key>/vars/<i>``, one group per layer, where
   ``<key>`` is the layer class in snake case, numbered per class in model order
-  (``dense``, ``dense_1``...), not the layer's name: Keras matches by position.
+  (``dense``, ``dense_1``...), not the layer's name: Keras matches by position;
+  and a compiled model's optimizer under ``optimizer/vars/<i>``
+  (``keras_optimizer_state`` maps each optimizer's slots to Keras').
 * ``.h5`` / ``.hdf5`` (the layout of Keras 2, which Keras 3's ``load_weights``
   and ``load_model`` still read under those names): a ``layer_names`` attribute,
   a group per layer with a ``weight_names`` attribute naming its datasets, under
@@ -19,6 +21,7 @@ import warnings
 import numpy
 
 from ..errors import CheckpointError
+from . import keras_optimizer_state
 
 
 def h5py_module():
@@ -65,8 +68,9 @@ def _str_array(names):
 
 
 # --- writing -------------------------------------------------------------------------------------
-def write_keras3(h5file, model):
-    """The Keras 3 weights layout into an open h5py File (layers only: optimizer state stays in .npz)."""
+def write_keras3(h5file, model, optimizer=True):
+    """The Keras 3 weights layout into an open h5py File; the optimizer's state too, as Keras writes it,
+    when ``optimizer`` and the model is compiled."""
     layers_group = h5file.create_group("layers")
     for key, layer in zip(layer_keys(model.layers), model.layers):
         vars_group = layers_group.create_group(key).create_group("vars")
@@ -74,6 +78,8 @@ def write_keras3(h5file, model):
         for i, w in enumerate(layer.get_weights()):
             vars_group.create_dataset(str(i), data=w)
     h5file.create_group("vars").attrs["name"] = model.name
+    if optimizer and getattr(model, "optimizer", None) is not None:
+        write_optimizer(h5file, model)
 
 
 def write_legacy(group, model, keras_version):
@@ -89,49 +95,58 @@ def write_legacy(group, model, keras_version):
             g.create_dataset(name, data=w)
 
 
-def _adam(model):
-    """The model's optimizer when its state means in Keras what it means here: Adam/AdamW without amsgrad,
-    compiled with a fixed learning rate. (SGD's Keras momentum holds −η·b, Adagrad's ε sits elsewhere...)"""
-    from ..optimizers import Adam
-
-    opt = model.optimizer
-    fits = isinstance(opt, Adam) and not opt.amsgrad and isinstance(opt.learning_rate, (int, float))
-    return opt if fits and opt.slots is not None else None
-
-
 def write_optimizer(h5file, model):
-    """Adam's state in Keras 3's layout, so Keras resumes it: iteration, learning_rate, then m and v of each
-    trainable weight in model order. Other optimizers' state stays in .npz checkpoints."""
-    opt = _adam(model)
-    if opt is None:
+    """The optimizer's state in Keras 3's layout (``keras_optimizer_state``), so Keras resumes it: the step
+    count, the learning rate, then its slots. An optimizer Keras has no layout for is left out, with a warning."""
+    opt = model.optimizer
+    arrays = keras_optimizer_state.to_keras(opt, model.backend.to_host)
+    if arrays is None:
+        warnings.warn(f"{type(opt).__name__}'s state is not written to Keras' file (Keras has no layout for it); "
+                      "save a .npz checkpoint to keep it", stacklevel=3)
         return
+    caveat = keras_optimizer_state.entry(opt).caveat(opt)
+    if caveat:
+        warnings.warn(f"{type(opt).__name__}'s state in Keras' layout is approximate: {caveat}", stacklevel=3)
     group = h5file.create_group("optimizer").create_group("vars")
     group.attrs["name"] = opt.name
-    group.create_dataset("0", data=numpy.array(opt.iterations, dtype="int64"))
-    group.create_dataset("1", data=numpy.array(opt.current_learning_rate(), dtype="float32"))
-    for i, slot in enumerate(opt.variables(), start=2):
-        group.create_dataset(str(i), data=model.backend.to_host(slot))
+    for i, a in enumerate(keras_optimizer_state.head(opt) + arrays):
+        group.create_dataset(str(i), data=a)
 
 
 def read_optimizer(h5file, model, where):
-    """Adam's state from a Keras 3 weights layout into the compiled model, when the file holds it."""
-    if "optimizer/vars" not in h5file or len(h5file["optimizer/vars"]) <= 2:
-        return  # nothing saved, or an optimizer never stepped: a fresh one is the same
-    group, opt = h5file["optimizer/vars"], _adam(model)
-    mine = opt.variables() if opt is not None else []
-    saved = [group[str(i)] for i in range(2, len(group))] if all(str(i) in group for i in range(len(group))) else []
-    if not mine or len(saved) != len(mine) or any(a.shape != tuple(b.shape) for a, b in zip(saved, mine)):
-        warnings.warn(f"{where}: the optimizer's saved state was not loaded (gpuprop reads Adam's, for the same "
-                      "trainable weights); training continues from a fresh optimizer state", stacklevel=3)
+    """The optimizer's state from a Keras 3 weights layout into the compiled model, when the file holds it."""
+    if "optimizer/vars" not in h5file:
         return
-    opt.set_variables([a[()] for a in saved])
-    opt.iterations = int(group["0"][()])
+    group, opt = h5file["optimizer/vars"], model.optimizer
+    n, n_head = len(group), len(keras_optimizer_state.head(opt))
+    saved = [group[str(i)][()] for i in range(n)] if all(str(i) in group for i in range(n)) else None
+    if saved is None or n < n_head:
+        reason = "its arrays are not numbered 0, 1, ..." if saved is None else f"it holds only {n} arrays"
+    elif n == n_head and int(saved[0]) == 0 and opt.iterations == 0:
+        return  # an optimizer that never stepped (Keras builds no slots until then): a fresh one is the same
+    else:
+        before = opt.learning_rate, opt.iterations
+        if n_head == 2 and numpy.float32(opt.learning_rate) != numpy.float32(saved[1]):
+            opt.learning_rate = float(saved[1])  # a callback changed it in Keras: its variable says the rate now
+        opt.iterations = int(saved[0])  # before converting: conversions use the rate of the step about to run
+        reason = keras_optimizer_state.from_keras(opt, saved[n_head:])
+        if not isinstance(reason, str):
+            opt.set_variables(reason)
+            caveat = keras_optimizer_state.entry(opt).caveat(opt)
+            if caveat:
+                warnings.warn(f"{where}: {type(opt).__name__}'s state is approximate: {caveat}", stacklevel=3)
+            return
+        opt.learning_rate, opt.iterations = before
+    warnings.warn(f"{where}: the optimizer's saved state was not loaded ({reason}); the optimizer keeps its own "
+                  "(a fresh one after load_model): save and load the same optimizer to resume it", stacklevel=3)
 
 
 # --- reading -------------------------------------------------------------------------------------
 def read_weights(h5file, model, where):
-    """Set ``model``'s weights from an open h5py File in either layout; clear errors when they do not fit."""
-    if "layers" in h5file and isinstance(h5file["layers"], h5py_module().Group):
+    """Set ``model``'s weights from an open h5py File in either layout; clear errors when they do not fit.
+    A compiled model takes the optimizer's state too where the file holds it, as Keras' load_weights does."""
+    keras3 = "layers" in h5file and isinstance(h5file["layers"], h5py_module().Group)
+    if keras3:
         arrays = _read_keras3(h5file, model, where)
     else:
         group = h5file
@@ -147,6 +162,8 @@ def read_weights(h5file, model, where):
                 layer.set_weights(ws)
             except ValueError as exc:
                 raise CheckpointError(f"{where} does not fit this model: {exc}") from None
+    if keras3 and getattr(model, "optimizer", None) is not None:
+        read_optimizer(h5file, model, where)
 
 
 def _read_keras3(h5file, model, where):
