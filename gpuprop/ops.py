@@ -7,10 +7,7 @@ the same function. Backward functions may overwrite ``dy`` in place: the caller
 hands over an array it no longer needs.
 """
 
-import math
-
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_GELU_C = 0.044715
+from . import normal_cdf
 
 
 class Ops:
@@ -97,15 +94,23 @@ class Ops:
         return dy
 
     def gelu(self, x):
-        """y = x/2 · (1 + tanh(u)), u = √(2/π)(x + 0.044715x³): the tanh form (NumPy has no erf)."""
-        u = _SQRT_2_OVER_PI * (x + _GELU_C * x**3)
-        return 0.5 * x * (1 + self.xp.tanh(u))
+        """y = x·Φ(x) = ½x(1 + erf(x/√2)), Keras' exact GELU, as max(x, 0) − |x|·Φ(−|x|) (no cancellation for x < 0)."""
+        xp = self.xp
+        a = xp.abs(x)
+        lo = normal_cdf.lower_tail(xp, a, normal_cdf.gauss(xp, x))
+        lo *= a
+        return xp.subtract(xp.maximum(x, 0), lo, out=lo)
 
     def gelu_backward(self, dy, x):
-        """dx = dy · [½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)], t = tanh(u)."""
-        t = self.xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x**3))
-        du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x)
-        return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+        """dx = dy · (Φ(x) + x·φ(x)),  φ(x) = e^(−x²/2)/√(2π)."""
+        xp = self.xp
+        e = normal_cdf.gauss(xp, x)  # shared by Φ's lower tail and φ
+        lo = normal_cdf.lower_tail(xp, xp.abs(x), e)
+        e *= x
+        e *= normal_cdf.INV_SQRT_2PI
+        e += xp.where(x < 0, lo, 1 - lo)
+        dy *= e
+        return dy
 
     def softmax(self, x):
         """y_i = e^(x_i − max x) / Σ_j e^(x_j − max x) over the last axis."""
