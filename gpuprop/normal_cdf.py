@@ -68,10 +68,18 @@ def lower_tail(xp, a, e):
     return r
 
 
-def cdf(xp, x):
-    """Φ(x) = ½(1 + erf(x/√2))."""
-    lo = lower_tail(xp, xp.abs(x), gauss(xp, x))
-    return xp.where(x < 0, lo, 1 - lo)
+def cdf(xp, x, e=None):
+    """Φ(x) = ½(1 + erf(x/√2)), given e = e^(−x²/2) or computing it.
+
+    Φ(x) = lo + [x ≥ 0]·(1 − 2·lo) with lo = Φ(−|x|): exact lo on the left (no 1 − (1 − lo) cancellation),
+    and arithmetic rather than ``where``, whose branch on random signs costs as much as the whole polynomial.
+    """
+    lo = lower_tail(xp, xp.abs(x), gauss(xp, x) if e is None else e)
+    right = lo * -2
+    right += 1
+    right *= x >= 0
+    lo += right
+    return lo
 
 
 def pdf(xp, x):
