@@ -12,13 +12,15 @@ import math
 from . import config
 from .backend import get_backend
 
+_SIM = "gpuprop.backend.sim"  # the CuPy stand-in's arrays stay on it, as CuPy's do
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 
 
 def _take(x):
-    """(array on its backend, that backend): CuPy arrays stay on the GPU, the rest go to the CPU as floats."""
-    backend = get_backend("gpu" if type(x).__module__.startswith("cupy") else "cpu")
+    """(array on its backend, that backend): CuPy (and gpu-sim) arrays stay there, the rest go to the CPU as floats."""
+    module = type(x).__module__
+    backend = get_backend("gpu" if module.startswith("cupy") else "gpu-sim" if module.startswith(_SIM) else "cpu")
     arr = backend.asarray(x)
     if arr.dtype.kind != "f":
         arr = arr.astype(config.floatx())
