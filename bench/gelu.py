@@ -7,6 +7,10 @@ differ only in the hidden activation, 'relu' or 'gelu'. In every round each
 takes one repeat of K training steps on the same batches, the order alternating;
 the figure is the median over rounds of gelu ÷ relu time. Also printed: the gelu
 ops alone (training forward + backward on a 128 × 512 array) against relu's, same pairing.
+
+BLAS runs one thread unless OPENBLAS_NUM_THREADS / OMP_NUM_THREADS say otherwise (as
+bench/ab_commits.py does): on a shared machine, BLAS threads spinning for busy cores
+stretch the matmuls twentyfold and the ratio says nothing about the activation.
 """
 
 import argparse
@@ -16,7 +20,10 @@ import statistics
 import sys
 import time
 
-import numpy
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # before NumPy loads its BLAS
+    os.environ.setdefault(_var, "1")
+
+import numpy  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
