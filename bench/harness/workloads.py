@@ -66,14 +66,8 @@ def get(name):
 
 
 def select(spec=None, quick=False):
-    """Workloads named in ``spec`` (names or comma lists), default all (or the --quick subset)."""
-    if not spec:
-        return [w for w in WORKLOADS.values() if w.quick or not quick]
-    wanted = [n.strip() for s in spec for n in str(s).split(",") if n.strip()]
-    unknown = [n for n in wanted if n not in WORKLOADS]
-    if unknown:
-        raise ValueError(f"unknown workload(s) {', '.join(unknown)}: use {', '.join(WORKLOADS)}")
-    return [WORKLOADS[n] for n in dict.fromkeys(wanted)]
+    """Workloads named in ``spec`` (names or comma lists), default all (or the --quick subset), from this table."""
+    return base.select(spec, quick, table=WORKLOADS)
 
 
 def count_params(workload):

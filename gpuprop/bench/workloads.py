@@ -53,15 +53,17 @@ WORKLOADS = {w.name: w for w in (
 )}
 
 
-def select(spec=None, quick=False):
-    """Workloads named in ``spec`` (names or comma lists), default all (or the --quick subset)."""
+def select(spec=None, quick=False, table=None):
+    """Workloads named in ``spec`` (names or comma lists), default all (or the --quick subset), from ``table``
+    (a name -> workload dict; default ``WORKLOADS``, the bench/ harness passes its own)."""
+    table = WORKLOADS if table is None else table
     if not spec:
-        return [w for w in WORKLOADS.values() if w.quick or not quick]
+        return [w for w in table.values() if w.quick or not quick]
     wanted = [n.strip() for s in spec for n in str(s).split(",") if n.strip()]
-    unknown = [n for n in wanted if n not in WORKLOADS]
+    unknown = [n for n in wanted if n not in table]
     if unknown:
-        raise ValueError(f"unknown workload(s) {', '.join(unknown)}: use {', '.join(WORKLOADS)}")
-    return [WORKLOADS[n] for n in dict.fromkeys(wanted)]
+        raise ValueError(f"unknown workload(s) {', '.join(unknown)}: use {', '.join(table)}")
+    return [table[n] for n in dict.fromkeys(wanted)]
 
 
 def shapes(workload):

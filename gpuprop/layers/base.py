@@ -8,8 +8,8 @@ to its input. Trainable arrays live in ``self.params`` and non-trainable state
 
 from .. import config, initializers
 
-# Bumped whenever any layer's ``trainable`` changes: a model compares one integer per step to know
-# whether the set of weights its optimizer updates is still the one it chose.
+# Bumped whenever any layer's ``trainable`` changes, or a model packs layers' weights into its flat arrays: a model
+# compares one integer per step to know whether the weights its optimizer updates are still the ones it chose.
 TRAINABLE_CHANGES = 0
 
 

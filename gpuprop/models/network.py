@@ -177,18 +177,25 @@ class Network(KerasModelAPI):
         """
         self._trainable_seen = base_layers.TRAINABLE_CHANGES
         leaves = self._leaves()  # nested models opened up
+        keys = [(layer, k) for layer in leaves for k in layer.params]
+        if any(p is not layer.params[k] for p, (layer, k) in zip(self.params, keys)):
+            # another model sharing these layers packed their weights since: follow them, one by one
+            self.packed = None
+            self.params, self.grads = [layer.params[k] for layer, k in keys], [layer.grads[k] for layer, k in keys]
         if all(layer.trainable for layer in leaves):
             params, grads, packed = self.params, self.grads, self.packed
         else:
-            live = [(layer, k) for layer in leaves if layer.trainable for k in layer.params]
-            params, grads, packed = [layer.params[k] for layer, k in live], [layer.grads[k] for layer, k in live], None
+            keys = [(layer, k) for layer, k in keys if layer.trainable]
+            params, grads, packed = [layer.params[k] for layer, k in keys], [layer.grads[k] for layer, k in keys], None
         if self._opt_params is not None and [id(p) for p in params] == [id(p) for p in self._opt_params]:
             return
-        old = dict(zip(map(id, self._opt_params), self.optimizer.slots)) if self._opt_params is not None else {}
+        # slots (momentum, Adam's moments) follow their weight, named by (layer, weight name): arrays may have moved
+        old = dict(zip(self._opt_keys, self.optimizer.slots)) if self._opt_params is not None else {}
         self._opt_params, self._opt_grads = params, grads
+        self._opt_keys = [(id(layer), k) for layer, k in keys]
         self.optimizer.build(params, self.backend, packed=packed)
-        for p, slots in zip(params, self.optimizer.slots):
-            for name, arr in old.get(id(p), {}).items():
+        for key, slots in zip(self._opt_keys, self.optimizer.slots):
+            for name, arr in old.get(key, {}).items():
                 slots[name][...] = arr
 
     @on_device

@@ -72,4 +72,9 @@ def pack(layers, backend):
         g_view[...] = layer.grads[name]
         layer.params[name] = p_view
         layer.grads[name] = g_view
+    # Another model may share these layers (Keras' encoder beside its autoencoder): its flat arrays no longer hold
+    # the live weights. Models compare this counter before each step and then re-link (Network._select_trainable).
+    from ..layers import base as base_layers
+
+    base_layers.TRAINABLE_CHANGES += 1
     return packed
