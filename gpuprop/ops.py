@@ -95,6 +95,8 @@ class Ops:
 
     def gelu(self, x):
         """y = x·Φ(x) = ½x(1 + erf(x/√2)), Keras' exact GELU; Φ from ``normal_cdf`` (accurate to the dtype)."""
+        if x.dtype.itemsize < 4:  # float16: computed in float32 and rounded back, as CuPy's half math does
+            return self.gelu(x.astype("float32")).astype(x.dtype)
         y = normal_cdf.cdf(self.xp, x)
         y *= x
         return y
@@ -105,6 +107,8 @@ class Ops:
         Both come from the same e^(−x²/2) and Φ(x), the costly part; keeping s
         instead of x makes the backward one product instead of a second evaluation.
         """
+        if x.dtype.itemsize < 4:
+            return tuple(a.astype(x.dtype) for a in self.gelu_with_slope(x.astype("float32")))
         e = normal_cdf.gauss(self.xp, x)
         cdf = normal_cdf.cdf(self.xp, x, e)
         e *= x

@@ -85,6 +85,19 @@ def test_gelu_layer_forward_and_backward_match_torch_exact_gelu(backend, dtype):
         assert (err <= bound).all(), f"x = {x.flat[worst]!r}: {ours.flat[worst]!r} vs torch {theirs.flat[worst]!r}"
 
 
+def test_float16_gelu_is_float32_gelu_rounded(backend):
+    """float16 goes through float32 (e^(−x²/2) leaves float16's range by |x| = 4.5): within float16's rounding."""
+    x = np.linspace(-12, 8, 2001).astype("float16")
+    x64 = x.astype(np.float64)
+    cdf = _ORACLE(x64)
+    slope = cdf + x64 * np.exp(-x64 * x64 / 2) / math.sqrt(2 * math.pi)
+    y, s = (backend.to_host(a) for a in backend.ops.gelu_with_slope(backend.asarray(x)))
+    assert y.dtype == s.dtype == np.float16
+    tiny = float(np.finfo("float16").smallest_subnormal)
+    for got, want in ((y, x64 * cdf), (backend.to_host(backend.ops.gelu(backend.asarray(x))), x64 * cdf), (s, slope)):
+        np.testing.assert_allclose(got.astype(np.float64), want, rtol=2 * 2.0**-11, atol=tiny)
+
+
 def test_approximate_gelu_is_the_tanh_form_as_torch_has_it(backend):
     """activations.gelu(approximate=True) is ½x(1 + tanh(√(2/π)(x + 0.044715x³))), torch's approximate='tanh',
     and differs from the exact form by at most ~4.7e-4 (the tanh form is not what 'gelu' layers compute)."""

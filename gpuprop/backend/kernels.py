@@ -77,10 +77,10 @@ class CupyOps(Ops):
         return self._tanh_backward(y, dy)
 
     def gelu(self, x):
-        return self._gelu(x)
+        return self._gelu(x) if x.dtype.itemsize >= 4 else super().gelu(x)  # float16: through float32
 
     def gelu_with_slope(self, x):
-        return self._gelu_with_slope(x)
+        return self._gelu_with_slope(x) if x.dtype.itemsize >= 4 else super().gelu_with_slope(x)
 
     def adam_update(self, p, g, m, v, lr_t, b1, b2, eps_t, decay):
         """Fused form of ``Adam.update_step``; see there for the formula."""
