@@ -12,13 +12,15 @@ import math
 from . import config
 from .backend import get_backend
 
+_SIM = "gpuprop.backend.sim"  # the CuPy stand-in's arrays stay on it, as CuPy's do
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 
 
 def _take(x):
-    """(array on its backend, that backend): CuPy arrays stay on the GPU, the rest go to the CPU as floats."""
-    backend = get_backend("gpu" if type(x).__module__.startswith("cupy") else "cpu")
+    """(array on its backend, that backend): CuPy (and gpu-sim) arrays stay there, the rest go to the CPU as floats."""
+    module = type(x).__module__
+    backend = get_backend("gpu" if module.startswith("cupy") else "gpu-sim" if module.startswith(_SIM) else "cpu")
     arr = backend.asarray(x)
     if arr.dtype.kind != "f":
         arr = arr.astype(config.floatx())
@@ -130,29 +132,17 @@ def log_softmax(x, axis=-1):
 
 
 def gelu(x, approximate=False):
-    """y = x·Φ(x) = ½x(1 + erf(x/√2)); ``approximate``: ½x(1 + tanh(√(2/π)(x + 0.044715x³)))."""
+    """y = x·Φ(x) = ½x(1 + erf(x/√2)); ``approximate``: ½x(1 + tanh(√(2/π)(x + 0.044715x³))).
+
+    The exact form is the backend's op, the one ``activation='gelu'`` layers use (on the CPU Φ comes from
+    ``gpuprop.normal_cdf``, accurate to the dtype's rounding); the tanh form is Keras' ``approximate=True``.
+    """
     x, b = _take(x)
-    if approximate:
+    if not approximate:
         return b.ops.gelu(x)
-    return 0.5 * x * _one_plus_erf(b.xp, x / math.sqrt(2))
-
-
-def _one_plus_erf(xp, t):
-    """1 + erf(t): the Maclaurin series of erf for |t| ≤ 2.5; beyond, erfc(|t|) by its continued fraction,
-    taken directly for t < −2.5 so the far left tail keeps its relative precision (NumPy has no erf)."""
-    a = xp.abs(t)
-    small = xp.minimum(a, 2.5)
-    term, total = small.copy(), small.copy()
-    for n in range(1, 60):  # Σ (−1)ⁿ t^(2n+1) / (n! (2n+1)); at 2.5 the terms are below 1e-17 by n = 60
-        term = term * (-small * small) / n
-        total = total + term / (2 * n + 1)
-    series = 1 + xp.sign(t) * total * (2 / math.sqrt(math.pi))
-    big = xp.maximum(a, 2.5)
-    frac = big.copy()  # erfc(t) = e^(−t²)/√π · 1/(t + (1/2)/(t + 1/(t + (3/2)/(t + ...))))
-    for n in range(60, 0, -1):
-        frac = big + (n / 2) / frac
-    erfc = xp.exp(-big * big) / (math.sqrt(math.pi) * frac)
-    return xp.where(a <= 2.5, series, xp.where(t > 0, 2 - erfc, erfc))
+    u = x + 0.044715 * x**3
+    u *= math.sqrt(2 / math.pi)
+    return 0.5 * x * (1 + b.xp.tanh(u))
 
 
 _ALL = {f.__name__: f for f in (relu, leaky_relu, relu6, elu, selu, sigmoid, hard_sigmoid, tanh, softplus, softsign,

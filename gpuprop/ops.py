@@ -7,10 +7,7 @@ the same function. Backward functions may overwrite ``dy`` in place: the caller
 hands over an array it no longer needs.
 """
 
-import math
-
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_GELU_C = 0.044715
+from . import normal_cdf
 
 
 class Ops:
@@ -97,15 +94,33 @@ class Ops:
         return dy
 
     def gelu(self, x):
-        """y = x/2 · (1 + tanh(u)), u = √(2/π)(x + 0.044715x³): the tanh form (NumPy has no erf)."""
-        u = _SQRT_2_OVER_PI * (x + _GELU_C * x**3)
-        return 0.5 * x * (1 + self.xp.tanh(u))
+        """y = x·Φ(x) = ½x(1 + erf(x/√2)), Keras' exact GELU; Φ from ``normal_cdf`` (accurate to the dtype)."""
+        if x.dtype.itemsize < 4:  # float16: computed in float32 and rounded back, as CuPy's half math does
+            return self.gelu(x.astype("float32")).astype(x.dtype)
+        y = normal_cdf.cdf(self.xp, x)
+        y *= x
+        return y
 
-    def gelu_backward(self, dy, x):
-        """dx = dy · [½(1 + t) + ½x(1 − t²)·√(2/π)(1 + 3·0.044715x²)], t = tanh(u)."""
-        t = self.xp.tanh(_SQRT_2_OVER_PI * (x + _GELU_C * x**3))
-        du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * x * x)
-        return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * du)
+    def gelu_with_slope(self, x):
+        """(y, s): gelu(x) and its slope s = dy/dx = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π), for training.
+
+        Both come from the same e^(−x²/2) and Φ(x), the costly part; keeping s
+        instead of x makes the backward one product instead of a second evaluation.
+        """
+        if x.dtype.itemsize < 4:
+            return tuple(a.astype(x.dtype) for a in self.gelu_with_slope(x.astype("float32")))
+        e = normal_cdf.gauss(self.xp, x)
+        cdf = normal_cdf.cdf(self.xp, x, e)
+        e *= x
+        e *= normal_cdf.INV_SQRT_2PI
+        e += cdf
+        cdf *= x
+        return cdf, e
+
+    def gelu_backward(self, dy, s):
+        """dx = dy · s, s = Φ(x) + x·φ(x) as ``gelu_with_slope`` returned it."""
+        dy *= s
+        return dy
 
     def softmax(self, x):
         """y_i = e^(x_i − max x) / Σ_j e^(x_j − max x) over the last axis."""

@@ -307,12 +307,35 @@ def test_unreadable_files_are_one_line_errors(tmp_path, name):
         assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
-def test_gelu_layers_warn_that_the_libraries_differ(tmp_path):
-    model = Sequential([layers.Dense(3, activation="gelu", input_shape=(2,))], device="cpu", seed=0)
-    with pytest.warns(UserWarning, match="gelu differs"):
-        model.save(tmp_path / "g.keras")
-    with pytest.warns(UserWarning, match="gelu differs"):
-        load_model(tmp_path / "g.keras")
+def test_gelu_models_cross_both_ways_with_keras_predictions(tmp_path):
+    """'gelu' is Keras' exact x·Φ(x) in both libraries: a trained gelu model saved by gpuprop predicts in Keras 3 as
+    in gpuprop, and one saved by Keras predicts in gpuprop as in Keras (rtol 1e-5), without a warning either way."""
+    import warnings
+
+    k = keras()
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((32, 4)) * 3).astype("float32")  # wide inputs reach gelu's tails and its bend
+    ours = Sequential([layers.Dense(8, activation="gelu", input_shape=(4,)), layers.Activation("gelu"),
+                       layers.Dense(3)], device="cpu", seed=0)
+    ours.compile(optimizers.Adam(0.01), "mse")
+    ours.fit(x, rng.standard_normal((32, 3)).astype("float32"), epochs=2, batch_size=8, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours.save(tmp_path / "ours.keras")
+    theirs = k.models.load_model(str(tmp_path / "ours.keras"))
+    assert [getattr(lay, "activation").__name__ for lay in theirs.layers[:2]] == ["gelu", "gelu"]
+    np.testing.assert_allclose(k.ops.convert_to_numpy(theirs(x)), ours.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+    keras_model = k.Sequential([k.Input((4,)), k.layers.Dense(8, activation="gelu"), k.layers.Activation("gelu"),
+                                k.layers.Dense(3)])
+    for w in keras_model.weights:  # weights away from Keras' small initial ones, so gelu's curve matters
+        w.assign(rng.standard_normal(tuple(w.shape)).astype("float32"))
+    keras_model.save(str(tmp_path / "theirs.keras"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = load_model(tmp_path / "theirs.keras", device="cpu")
+    np.testing.assert_allclose(again.predict(x, verbose=0), k.ops.convert_to_numpy(keras_model(x)), rtol=1e-5,
+                               atol=1e-6)
 
 
 def test_a_keras_activation_gpuprop_lacks_is_named(tmp_path):

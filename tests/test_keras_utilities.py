@@ -37,7 +37,8 @@ def test_activations_match_keras(rng):
 def test_exact_gelu_uses_erf_to_float64_precision():
     x = np.linspace(-9, 9, 2001)
     want = np.array([0.5 * v * math.erfc(-v / math.sqrt(2)) for v in x])  # erfc: exact in the left tail too
-    np.testing.assert_allclose(activations.gelu(x), want, rtol=1e-10, atol=1e-300)
+    # 8(1 + x²) units of float64 rounding: x² is Φ's condition number in the left tail (tests/test_gelu.py)
+    assert (np.abs(activations.gelu(x) - want) <= 8 * 2.0**-52 * (1 + x * x) * np.abs(want)).all()
 
 
 def test_activations_work_on_lists_and_as_layer_arguments(rng):

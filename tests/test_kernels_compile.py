@@ -59,7 +59,7 @@ def _source(kernel, ctype):
 def test_every_kernel_is_typed_by_its_arrays():
     kernels = _kernels()
     assert set(kernels) == {"gpuprop_relu_backward", "gpuprop_sigmoid", "gpuprop_sigmoid_backward",
-                            "gpuprop_tanh_backward", "gpuprop_adam_update"}
+                            "gpuprop_tanh_backward", "gpuprop_adam_update", "gpuprop_gelu", "gpuprop_gelu_with_slope"}
     for k in kernels.values():  # the wrapper above assumes one type placeholder, T, for every parameter
         assert {p.ctype for p in k.in_params + k.out_params} == {"T"}, k.name
 

@@ -10,6 +10,8 @@ be unfair where a result cancels to near 0 (1 − y², 1 + tanh), an absolute on
 blind where values are small.
 """
 
+import math
+
 import numpy as np
 import pytest
 
@@ -94,6 +96,44 @@ def test_tanh_backward(backend, dtype):
                     dtype)
 
 
+def _gelu64(x):
+    """(y, slope, their scales) in float64 from math.erfc: Φ(x) = ½·erfc(−x/√2), φ(x) = e^(−x²/2)/√(2π).
+
+    Φ's condition number is x·φ(x)/Φ(x) ≈ x² in the left tail, so any float evaluation (erfc of a rounded
+    x/√2 on the GPU, e^(−x²/2) of a rounded x² on the CPU) is held to its ulps of the scale times (1 + x²),
+    plus the dtype's smallest normal number where the value underflows (Φ(−20) in float32).
+    """
+    x = x.astype(np.float64)
+    cdf = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x.ravel()]).reshape(x.shape)
+    xpdf = x * np.exp(-x * x / 2) / math.sqrt(2 * math.pi)
+    return x * cdf, cdf + xpdf, np.abs(x) * cdf * (1 + x * x), (cdf + np.abs(xpdf)) * (1 + x * x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gelu(backend, dtype):
+    x, _ = _inputs(dtype)
+    y64, _, scale, _ = _gelu64(x)
+    _assert_formula(_both(backend, "gelu", x), y64, scale + np.finfo(dtype).tiny / _eps(dtype), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gelu_with_slope_and_backward(backend, dtype):
+    """Training's forward: y and s = dy/dx = Φ(x) + x·φ(x) in one pass; the backward is dy·s."""
+    x, dy = _inputs(dtype)
+    y64, s64, y_scale, s_scale = _gelu64(x)
+    tiny = np.finfo(dtype).tiny / _eps(dtype)
+    results = {}
+    for side, ops in (("backend", backend.ops), ("reference", Ops(backend.xp))):
+        y, s = ops.gelu_with_slope(backend.asarray(x.copy()))
+        results[side] = [backend.to_host(a) for a in (y, s)]
+        assert all(r.dtype == x.dtype and r.shape == x.shape for r in results[side]), side
+        dx = backend.to_host(ops.gelu_backward(backend.asarray(dy.copy()), s))
+        s_host = results[side][1].astype(np.float64)
+        _assert_formula({side: dx}, dy.astype(np.float64) * s_host, np.abs(dy * s_host), dtype, ulps=1)
+    _assert_formula({side: r[0] for side, r in results.items()}, y64, y_scale + tiny, dtype)
+    _assert_formula({side: r[1] for side, r in results.items()}, s64, s_scale + tiny, dtype)
+
+
 def _textbook_adam(p, g, m, v, t, lr, b1, b2, eps, wd, decoupled):
     """Adam as printed (Kingma & Ba, with torch's ε after √v̂); AdamW decays p by (1 − ηλ) first."""
     p, g, m, v = (a.astype(np.float64) for a in (p, g, m, v))
@@ -170,7 +210,8 @@ def test_adam_update(backend, dtype, kind, start):
 
 def test_gpu_backend_really_fuses(backend):
     """Guard for the tests above: on a GPU (or gpu-sim) they must exercise the CUDA kernels, not the reference."""
-    overrides = ["relu_backward", "sigmoid", "sigmoid_backward", "tanh_backward", "adam_update"]
+    overrides = ["relu_backward", "sigmoid", "sigmoid_backward", "tanh_backward", "adam_update", "gelu",
+                 "gelu_with_slope"]
     if backend.is_gpu:
         for name in overrides:
             assert name in type(backend.ops).__dict__, name

@@ -8,6 +8,7 @@ Without a C++ compiler these skip, saying so, unless GPUPROP_REQUIRE_CXX is set
 (CI installs g++ and sets it), which turns the skip into a failure.
 """
 
+import math
 
 import numpy as np
 import pytest
@@ -101,9 +102,25 @@ def test_adam_update_is_adam(dtype):
         np.testing.assert_allclose(got.get(), want, **tol)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])  # erfc has no _Float16 overload in host C++
+def test_gelu_is_exact_gelu(dtype):
+    """y = x·Φ(x) and s = Φ(x) + x·φ(x), Φ(x) = ½·erfc(−x/√2), φ(x) = e^(−x²/2)/√(2π), against math.erfc."""
+    x, _ = _data(dtype)
+    x64 = x.astype(np.float64)
+    cdf = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in x64.ravel()]).reshape(x.shape)
+    slope = cdf + x64 * np.exp(-x64 * x64 / 2) / math.sqrt(2 * math.pi)
+    k, (xd,) = _run("gpuprop_gelu", x)
+    np.testing.assert_allclose(k(xd).get(), x64 * cdf, **TOL[dtype])
+    k, (xd,) = _run("gpuprop_gelu_with_slope", x)
+    y, s = k(xd)
+    assert y.dtype == s.dtype == dtype
+    np.testing.assert_allclose(y.get(), x64 * cdf, **TOL[dtype])
+    np.testing.assert_allclose(s.get(), slope, **TOL[dtype])
+
+
 def test_every_kernel_is_tested_here():
     tested = {"gpuprop_relu_backward", "gpuprop_sigmoid", "gpuprop_sigmoid_backward", "gpuprop_tanh_backward",
-              "gpuprop_adam_update"}
+              "gpuprop_adam_update", "gpuprop_gelu", "gpuprop_gelu_with_slope"}
     assert set(KERNELS) == tested
 
 

@@ -21,7 +21,7 @@ TORCH_ACTIVATIONS = {
     "sigmoid": torch.sigmoid,
     "tanh": torch.tanh,
     "softmax": lambda t: F.softmax(t, dim=-1),
-    "gelu": lambda t: F.gelu(t, approximate="tanh"),
+    "gelu": lambda t: F.gelu(t),  # exact x·Φ(x), as Keras' 'gelu'
     "linear": lambda t: t,
 }
 

@@ -58,7 +58,7 @@ class TorchGraph:
     def activation(self, kind, x):
         t, F = self.torch, self.F
         return {"relu": F.relu, "tanh": t.tanh, "sigmoid": t.sigmoid, "linear": lambda v: v,
-                "softmax": lambda v: t.softmax(v, dim=-1), "gelu": lambda v: F.gelu(v, approximate="tanh"),
+                "softmax": lambda v: t.softmax(v, dim=-1), "gelu": lambda v: F.gelu(v),
                 "leaky_relu": lambda v: F.leaky_relu(v, 0.2)}[kind](x)
 
     def primitive(self, layer, x):

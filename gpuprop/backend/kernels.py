@@ -16,6 +16,18 @@ KERNELS = {
     "gpuprop_sigmoid": ("T x", "T y", "y = (T)0.5 * (tanh((T)0.5 * x) + (T)1)"),
     "gpuprop_sigmoid_backward": ("T y", "T dy", "dy = dy * y * ((T)1 - y)"),
     "gpuprop_tanh_backward": ("T y", "T dy", "dy = dy * ((T)1 - y * y)"),
+    # Exact GELU, y = x·Φ(x), Φ(x) = ½·erfc(−x/√2) from the device math library (erfc, not 1 + erf: no
+    # cancellation for x < 0); with it, for training, the slope s = Φ(x) + x·e^(−x²/2)/√(2π) (the backward: dy·s).
+    "gpuprop_gelu": ("T x", "T y", "y = x * ((T)0.5 * erfc(x * (T)-0.70710678118654752))"),
+    "gpuprop_gelu_with_slope": (
+        "T x",
+        "T y, T s",
+        """
+    const T cdf = (T)0.5 * erfc(x * (T)-0.70710678118654752);
+    y = x * cdf;
+    s = cdf + x * (T)0.39894228040143268 * exp((T)-0.5 * x * x);
+    """,
+    ),
     # Adam/AdamW in one pass: m, v and the parameter updated in place. 1 − β arrives
     # computed in double precision: (T)1 − (T)0.999 in float32 is off by 1.3e-5.
     "gpuprop_adam_update": (
@@ -50,6 +62,7 @@ class CupyOps(Ops):
         self._relu_backward, self._sigmoid = k["gpuprop_relu_backward"], k["gpuprop_sigmoid"]
         self._sigmoid_backward, self._tanh_backward = k["gpuprop_sigmoid_backward"], k["gpuprop_tanh_backward"]
         self._adam_update = k["gpuprop_adam_update"]
+        self._gelu, self._gelu_with_slope = k["gpuprop_gelu"], k["gpuprop_gelu_with_slope"]
 
     def relu_backward(self, dy, y):
         return self._relu_backward(y, dy)
@@ -62,6 +75,12 @@ class CupyOps(Ops):
 
     def tanh_backward(self, dy, y):
         return self._tanh_backward(y, dy)
+
+    def gelu(self, x):
+        return self._gelu(x) if x.dtype.itemsize >= 4 else super().gelu(x)  # float16: through float32
+
+    def gelu_with_slope(self, x):
+        return self._gelu_with_slope(x) if x.dtype.itemsize >= 4 else super().gelu_with_slope(x)
 
     def adam_update(self, p, g, m, v, lr_t, b1, b2, eps_t, decay):
         """Fused form of ``Adam.update_step``; see there for the formula."""

@@ -2,14 +2,15 @@
 
 from .base import Layer
 
-# name -> (forward op, backward op, what backward needs: 'y' output or 'x' input)
+# name -> (forward op, backward op, what backward needs: 'y' output, 'x' input, or 'slope' dy/dx, which the
+# forward op's ``<name>_with_slope`` twin computes with y in training, sharing their costly part)
 _TABLE = {
     "relu": ("relu", "relu_backward", "y"),
     "leaky_relu": ("leaky_relu", "leaky_relu_backward", "x"),
     "sigmoid": ("sigmoid", "sigmoid_backward", "y"),
     "tanh": ("tanh", "tanh_backward", "y"),
     "softmax": ("softmax", "softmax_backward", "y"),
-    "gelu": ("gelu", "gelu_backward", "x"),
+    "gelu": ("gelu", "gelu_backward", "slope"),
 }
 _IDENTITY = {"linear", "identity", "none"}
 
@@ -47,10 +48,14 @@ class Activation(Layer):
             self._fwd = getattr(self.backend.ops, fwd)
             self._overwrite = self.inplace and self._needs == "y" and self.kind != "softmax"
             self._bwd = getattr(self.backend.ops, bwd)
+            self._fwd_slope = getattr(self.backend.ops, fwd + "_with_slope", None)
 
     def forward(self, x, training=False):
         if self.identity:
             return x
+        if training and self._needs == "slope":
+            y, self._kept = self._fwd_slope(x)
+            return y
         y = self._fwd(x, out=x) if self._overwrite else self._fwd(x)
         if training:
             self._kept = y if self._needs == "y" else x

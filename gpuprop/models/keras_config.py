@@ -7,7 +7,6 @@ and refused, naming it, otherwise, so a loaded model never computes something el
 """
 
 import inspect
-import warnings
 
 from .. import initializers
 from .. import layers as layers_mod
@@ -40,7 +39,6 @@ def layer_config(layer):
         raise CheckpointError(f"layer {layer.name!r} ({kind}) has no Keras 3 equivalent that gpuprop writes: "
                               "save this model as .npz")
     cfg = {k: v for k, v in layer.get_config().items() if k != "input_shape"}
-    _warn_gelu(cfg, "Keras will compute")
     cfg["dtype"] = str(layer.dtype)
     cfg.setdefault("trainable", True)
     if kind in ("Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten"):
@@ -170,20 +168,11 @@ def layer_from_config(entry):
         else:
             raise CheckpointError(f"layer {entry['config'].get('name', kind)!r} ({kind}) has {key}={value!r}, "
                                   "which gpuprop does not support")
-    _warn_gelu(kwargs, "gpuprop computes")
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:  # e.g. an activation gpuprop's layers lack
         raise CheckpointError(f"the file's layer {kwargs.get('name', kind)!r} ({kind}) cannot be built in gpuprop: "
                               f"{exc}") from None
-
-
-def _warn_gelu(cfg, who):
-    """gpuprop's gelu layers use the tanh approximation and Keras' the exact erf form: say so, never silently."""
-    if cfg.get("activation") == "gelu":
-        warnings.warn(f"layer {cfg.get('name')!r}: gelu differs between the libraries (gpuprop's layer is the tanh "
-                      f"approximation, Keras' the exact erf form; up to ~1e-3 apart), and {who} its own",
-                      stacklevel=4)
 
 
 def sequential_from_config(cfg, device="auto"):
