@@ -182,3 +182,45 @@ def test_steps_per_epoch_on_two_ranks_equals_one_process(mpi, script, tmp_path):
     assert [r["iterations"] for r in h2["ranks"]] == [10, 10]
     for k, v in h1["history"].items():
         assert h2["history"][k] == pytest.approx(v, rel=1e-10), k
+
+
+GRAPH_SCRIPT = textwrap.dedent('''
+    import json, sys
+    import numpy as np
+    from gpuprop import Input, Model, config, distributed, optimizers
+    from gpuprop.layers import Concatenate, Dense
+
+    out = sys.argv[1]
+    config.set_floatx("float64")
+    rng = np.random.default_rng(0)
+    xa, xb = rng.normal(size=(70, 4)), rng.normal(size=(70, 3))
+    score, kind = rng.normal(size=(70, 1)), rng.integers(0, 3, 70)
+    a, b = Input((4,), name="a"), Input((3,), name="b")
+    h = Concatenate()([Dense(8, activation="tanh")(a), b])
+    model = Model([a, b], [Dense(1, name="score")(h), Dense(3, activation="softmax", name="kind")(h)], seed=3)
+    model.compile(optimizers.Adam(0.01), ["mse", "sparse_categorical_crossentropy"], loss_weights=[0.5, 1.0],
+                  metrics=[[], ["accuracy"]])
+    history = model.fit([xa, xb], [score, kind], batch_size=16, epochs=2, verbose=0,
+                        sample_weight=rng.uniform(0.5, 2.0, 70))
+    if distributed.rank() == 0:
+        np.savez(out + ".npz", *model.get_weights())
+        with open(out + ".json", "w") as f:
+            json.dump({"history": history.history, "ranks": [{}]}, f)
+''')
+
+
+def test_a_functional_two_output_model_on_two_ranks_equals_one_process(mpi, tmp_path):
+    """Functional models average their gradients over the ranks too (weighted losses of two outputs)."""
+    script = tmp_path / "graph.py"
+    script.write_text(GRAPH_SCRIPT)
+    outs = []
+    for name, cmd in (("one", [sys.executable]), ("two", [mpi, "-n", "2", sys.executable])):
+        out = tmp_path / name
+        proc = subprocess.run([*cmd, str(script), str(out)], cwd=REPO, env=rank_env(), capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(load(out))
+    (w1, h1), (w2, h2) = outs
+    assert max_rel(w1, w2) <= 1e-10
+    for k, v in h1["history"].items():
+        assert h2["history"][k] == pytest.approx(v, rel=1e-10), k

@@ -176,6 +176,8 @@ class Model(FunctionalKerasAPI, Network):
         loss, outs = self.compute_gradients(x, y, sample_weight)
         if self._trainable_seen != base_layers.TRAINABLE_CHANGES:  # someone froze or unfroze a layer
             self._select_trainable()
+        if self.gradient_reducer is not None:  # data-parallel fit: the gradients averaged over the ranks
+            self.gradient_reducer(self)
         self.optimizer.apply_gradients(self._opt_params, self._opt_grads)
         return loss, outs
 
