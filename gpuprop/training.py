@@ -1,4 +1,4 @@
-"""The device-resident training loop behind ``fit``, ``evaluate`` and ``predict``, and ``gpuprop train``.
+"""The device-resident training loop behind ``fit`` and ``gpuprop train`` (``evaluate``/``predict``: evaluation.py).
 
 The dataset moves to the device once. Shuffling (a permutation drawn on the
 device) and batch gathering happen there too. Loss and metrics are summed
@@ -26,10 +26,12 @@ import warnings
 from . import metrics as metrics_mod
 from .callbacks import CallbackList, History
 from .callbacks.base import LazyLogs
-from .distributed.parallel import data_parallel, shard_rows
-from .errors import DataError, TrainingError
+from .data_passes import RAN_OUT, DataPasses
+from .device_data import DeviceDataset, _check_label_range, as_dataset  # noqa: F401 - the loop's data, re-exported
+from .distributed.parallel import data_parallel
+from .errors import TrainingError
+from .evaluation import _steps_rows, evaluate, predict  # noqa: F401 - fit validates with evaluate; re-exported
 from .progress import EpochProgress
-from .sample_weights import device_weights
 
 
 class TrainingInterrupted(KeyboardInterrupt):
@@ -38,88 +40,6 @@ class TrainingInterrupted(KeyboardInterrupt):
     def __init__(self, epoch, step, history):
         super().__init__(f"interrupted in epoch {epoch + 1} after step {step}")
         self.epoch, self.step, self.history = epoch, step, history
-
-
-class DeviceDataset:
-    """x, y, each metric's targets and the per-sample loss weights (``w``, None when unweighted) resident on
-    the model's device, in the dtypes the loss wants."""
-
-    w = None  # datasets built without weights (graph data, slices) are unweighted
-
-    def __init__(self, model, x, y, scale=None, sample_weight=None, class_weight=None):
-        with model.backend.scope():  # the arrays made here belong on the model's device, not the current one
-            self._load(model, x, y, scale)
-            self.w = device_weights(model, self.y, sample_weight, class_weight)
-
-    def head(self, rows):
-        """The first ``rows`` samples (Keras' ``steps=``: the first batches), sharing this dataset's arrays."""
-        if rows >= self.n:
-            return self
-        part = object.__new__(type(self))
-        part.x, part.y, part.n, part.xp = self.x[:rows], self.y[:rows], rows, self.xp
-        part.w = None if self.w is None else self.w[:rows]
-        part._targets = {k: None if t is None else t[:rows] for k, t in self._targets.items()}
-        return part
-
-    def _load(self, model, x, y, scale):
-        backend = model.backend
-        from .config import floatx
-
-        if y is None:
-            raise ValueError("y is missing: pass the targets as fit(x, y) or evaluate(x, y)")
-        x = backend.asarray(x)
-        if scale is not None or x.dtype != floatx():
-            x = x.astype(floatx())
-        if scale is not None:
-            x *= scale
-        self.x = x
-        self.n = int(x.shape[0])
-        self.xp = model.xp
-        if model.loss.name == "sparse_categorical_crossentropy":
-            self.y = backend.asarray(y).reshape(-1).astype("int64")
-        else:
-            self.y = backend.asarray(y).astype(floatx())
-        if int(self.y.shape[0]) != self.n:
-            raise ValueError(f"x has {self.n} samples but y has {int(self.y.shape[0])}")
-        if model.loss.name == "sparse_categorical_crossentropy":
-            _check_label_range(backend, self.y, getattr(model, "_output_shape", None))
-        self._targets = {}
-
-    def targets(self, metrics):
-        """One targets array per metric, computed once per dataset (integer labels are y itself)."""
-        out = []
-        for m in metrics:
-            key = m.target_key()
-            if key not in self._targets:
-                t = m.targets(self.xp, self.y)
-                self._targets[key] = None if t is self.y else t  # None: the batch's y itself
-            out.append(self._targets[key])
-        return out
-
-
-def _check_label_range(backend, y, output_shape):
-    """Integer labels must index the model's classes: CuPy wraps an out-of-range index where NumPy raises.
-
-    Once per dataset, one host read of (min, max); never per step.
-    """
-    if not output_shape or int(y.shape[0]) == 0:
-        return
-    classes = int(output_shape[-1])
-    lo, hi = (int(v) for v in backend.to_host(backend.xp.stack([y.min(), y.max()])))
-    bad = lo if lo < 0 else hi if hi >= classes else None
-    if bad is not None:
-        raise DataError(f"label {bad} is out of range for a model with {classes} classes: sparse labels must be "
-                        f"integers 0..{classes - 1}; check the labels or the size of the last layer")
-
-
-def as_dataset(model, x, y, sample_weight=None, class_weight=None):
-    if isinstance(x, DeviceDataset):
-        if sample_weight is not None or class_weight is not None:
-            raise ValueError("a DeviceDataset carries its own weights: pass sample_weight/class_weight "
-                             "to DeviceDataset(...) instead")
-        return x
-    return DeviceDataset(model, x, y, sample_weight=sample_weight, class_weight=class_weight)
-
 
 class _StopFlag:
     """Turns the first Ctrl-C into a request to stop after the current step."""
@@ -230,56 +150,6 @@ def fit(model, x, y=None, batch_size=32, epochs=1, verbose="auto", validation_da
     return history
 
 
-RAN_OUT = ("the data ran out before steps_per_epoch={steps} steps: {n} samples make {batches} batches of "
-           "{batch_size}, so this epoch ended early and the next starts a new pass over the data (as in Keras); "
-           "for epochs of equal length pass a steps_per_epoch that divides {batches}, or leave it out")
-
-
-class DataPasses:
-    """Keras' one data iterator across the epochs of a ``fit`` call (``steps_per_epoch``).
-
-    A pass is one shuffle of the data, ``batches`` batches long. Without
-    ``steps_per_epoch`` every epoch is one whole pass. With it, an epoch takes
-    the next ``steps_per_epoch`` batches of the current pass, ends early when
-    the pass runs out, and the next epoch starts a new pass. Each pass is
-    shuffled by (seed, the epoch that began it); ``offset`` is the batch of
-    the pass at which ``model.epoch`` begins. The state lives in
-    ``model.metadata['data_pass']`` while a fit runs, so a checkpoint taken
-    mid-fit resumes the same pass exactly; a fit that ends normally clears
-    it, and the next fit starts a new pass, as each Keras ``fit`` does.
-    """
-
-    def __init__(self, model, batches):
-        self.model, self.batches = model, batches
-        saved = model.metadata.get("data_pass") if hasattr(model, "metadata") else None
-        if saved and saved.get("batches") == batches and saved.get("epoch") == model.epoch:
-            self.shuffle_epoch, self.offset = int(saved["shuffle_epoch"]), int(saved["offset"])
-        else:
-            self.shuffle_epoch, self.offset = model.epoch, 0
-        self._save()
-
-    def steps_now(self, steps):
-        """The steps the current epoch gets: ``steps``, or what is left of the pass if that is fewer."""
-        return min(steps, self.batches - self.offset)
-
-    def end_epoch(self, done):
-        """The current epoch ran ``done`` steps: move to the next epoch, and to a new pass if this one is used up."""
-        model = self.model
-        model.epoch, model.step_in_epoch = model.epoch + 1, 0
-        self.offset += done
-        if self.offset >= self.batches:
-            self.shuffle_epoch, self.offset = model.epoch, 0
-        self._save()
-
-    def finish(self):
-        getattr(self.model, "metadata", {}).pop("data_pass", None)
-
-    def _save(self):
-        if hasattr(self.model, "metadata"):
-            self.model.metadata["data_pass"] = {"batches": self.batches, "epoch": self.model.epoch,
-                                                "shuffle_epoch": self.shuffle_epoch, "offset": self.offset}
-
-
 def train_epoch(model, data, batch_size, steps, shuffle, cbs, bar, stop, refresh, acc, dp=None, passes=None):
     """Steps ``model.step_in_epoch .. steps-1`` of epoch ``model.epoch``, summed into ``acc``; returns wall seconds.
 
@@ -387,89 +257,3 @@ def _raise_nonfinite(epoch, step, model):
         f"loss became NaN or infinite in epoch {epoch + 1} at step {step + 1}: "
         f"lower the learning rate (now {lr:g}, try {lr / 10:g})"
     )
-
-
-def evaluate(model, data, batch_size=256, verbose=0, callbacks=None, log=None, dp=None, steps=None):
-    """Mean loss and metrics over ``data`` (a DeviceDataset) without training, as a logs dict.
-
-    The loss is weighted by ``data.w`` when the dataset has weights (Keras: each
-    batch's Σ wᵢ·lᵢ / N, averaged over batches by size). ``steps``: only the
-    first that many batches. With ``dp`` each rank evaluates its contiguous
-    share of the rows and the sums are reduced.
-    """
-    if steps is not None:
-        data = data.head(_steps_rows(steps, batch_size, data.n))
-    with model.backend.scope():  # the CLI calls this directly: the sums belong on the model's device
-        return _evaluate(model, data, batch_size, verbose, callbacks, log, dp)
-
-
-def _steps_rows(steps, batch_size, n):
-    """The rows the first ``steps`` batches cover; more batches than the data has: all of it, with Keras' warning."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive integer (or None for all the data), got {steps!r}")
-    available = math.ceil(n / batch_size)
-    if steps > available:
-        warnings.warn(f"the data ran out before steps={steps}: {n} samples make {available} batches of "
-                      f"{batch_size}, so all {available} were used (as Keras does); pass steps <= {available}",
-                      stacklevel=4)
-    return min(n, steps * batch_size)
-
-
-def _evaluate(model, data, batch_size, verbose, callbacks, log, dp):
-    xp = model.xp
-    cbs = callbacks if isinstance(callbacks, CallbackList) else CallbackList(callbacks, model, {})
-    metric_list = model.metrics
-    targets = data.targets(metric_list)
-    acc = metrics_mod.Accumulator(xp, metric_list, model._outputs_logits)
-    first, last = (0, data.n) if dp is None else shard_rows(data.n, dp.world)
-    steps = math.ceil((last - first) / batch_size)
-    bar = EpochProgress(None, None, steps, verbose, log)
-    batch_begin, batch_end = cbs.wants("on_test_batch_begin"), cbs.wants("on_test_batch_end")
-    cbs.call("on_test_begin", None)
-    t0 = time.perf_counter()
-    for step in range(steps):
-        if batch_begin:
-            cbs.call("on_test_batch_begin", step, None)
-        lo, hi = first + step * batch_size, min(first + (step + 1) * batch_size, last)
-        wb = None if data.w is None else data.w[lo:hi]
-        loss, out = model.test_step(data.x[lo:hi], data.y[lo:hi]) if wb is None else \
-            model.test_step(data.x[lo:hi], data.y[lo:hi], wb)
-        acc.add(loss, out, [data.y[lo:hi] if t is None else t[lo:hi] for t in targets], hi - lo, wb)
-        if batch_end:
-            cbs.call("on_test_batch_end", step, LazyLogs(acc.result))
-    if dp is not None:
-        dp.reduce_accumulator(acc)
-    logs = acc.result()
-    bar.close(steps, logs, time.perf_counter() - t0)
-    cbs.call("on_test_end", logs)
-    return logs
-
-
-def predict(model, x, batch_size=256, verbose=0, callbacks=None, log=None, steps=None):
-    """Model outputs for ``x`` as one host NumPy array, computed batch by batch on the device;
-    ``steps``: only the first that many batches."""
-    from .models.network import cast_input
-
-    xp = model.xp
-    cbs = CallbackList(callbacks, model, {})
-    n = int(x.shape[0])
-    if steps is not None:
-        n = _steps_rows(steps, batch_size, n)
-    steps = math.ceil(n / batch_size)
-    bar = EpochProgress(None, None, steps, verbose, log)
-    want_begin, want_end = cbs.wants("on_predict_batch_begin"), cbs.wants("on_predict_batch_end")
-    cbs.call("on_predict_begin", None)
-    t0 = time.perf_counter()
-    outs = []
-    for step in range(steps):
-        if want_begin:
-            cbs.call("on_predict_batch_begin", step, None)
-        xb = cast_input(model.backend, x[step * batch_size:(step + 1) * batch_size])
-        outs.append(model.forward(xb, training=False))
-        if want_end:
-            cbs.call("on_predict_batch_end", step, {"outputs": outs[-1]})
-    out = xp.concatenate(outs) if outs else xp.zeros((0, *model._output_shape))
-    host = model.backend.to_host(out)
-    bar.close(steps, {}, time.perf_counter() - t0)
-    cbs.call("on_predict_end", None)
-    return host
