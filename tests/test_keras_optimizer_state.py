@@ -72,6 +72,13 @@ def _keras_weights(k, model):
     return [k.ops.convert_to_numpy(w) for w in model.weights]
 
 
+def _continue_alike(k, ours, theirs, batches):
+    """Both models take the same steps from the state each holds; their weights must stay within 1e-5."""
+    _steps(ours, batches)
+    _steps(theirs, batches)
+    _close(ours.get_weights(), _keras_weights(k, theirs))
+
+
 def _close(ours, theirs, atol=1e-5):
     assert len(ours) == len(theirs)
     for a, b in zip(ours, theirs):
@@ -88,9 +95,7 @@ def test_keras_continues_what_gpuprop_saved(tmp_path, backend, cls, kwargs):
     theirs = k.saving.load_model(str(tmp_path / "g.keras"))
     assert int(theirs.optimizer.iterations) == BEFORE
     assert float(theirs.optimizer.learning_rate) == pytest.approx(kwargs["learning_rate"])
-    _steps(model, batches[BEFORE:])
-    _steps(theirs, batches[BEFORE:])
-    _close(model.get_weights(), _keras_weights(k, theirs))
+    _continue_alike(k, model, theirs, batches[BEFORE:])
 
 
 @pytest.mark.parametrize("cls,kwargs", [s[1:] for s in SETTINGS], ids=IDS)
@@ -104,9 +109,7 @@ def test_gpuprop_continues_what_keras_saved(tmp_path, backend, cls, kwargs):
         warnings.simplefilter("error")  # the state loads: no "not loaded" warning
         ours = load_model(tmp_path / "k.keras", device=backend)
     assert ours.optimizer.iterations == BEFORE
-    _steps(ours, batches[BEFORE:])
-    _steps(theirs, batches[BEFORE:])
-    _close(ours.get_weights(), _keras_weights(k, theirs))
+    _continue_alike(k, ours, theirs, batches[BEFORE:])
 
 
 @pytest.mark.parametrize("cls,kwargs", [s[1:] for s in SETTINGS], ids=IDS)

@@ -10,7 +10,8 @@ import pytest
 
 from gpuprop import Sequential, layers, load_model, optimizers
 from tests.keras_oracle import keras
-from tests.test_keras_optimizer_state import BEFORE, _batches, _close, _keras_weights, _ours, _steps, _theirs
+from tests.test_keras_optimizer_state import (BEFORE, _batches, _continue_alike, _keras_weights, _ours, _steps,
+                                              _theirs)
 
 h5py = pytest.importorskip("h5py", reason="Keras' files need h5py: pip install 'gpuprop[h5]'")
 
@@ -24,9 +25,7 @@ def test_a_frozen_layer_has_no_optimizer_state_in_either_library(tmp_path, backe
     model.save(tmp_path / "g.keras")
     theirs = k.saving.load_model(str(tmp_path / "g.keras"))
     assert len(theirs.optimizer.variables) == 2 + 2  # iteration, learning rate, momentum of Dense 2's kernel and bias
-    _steps(model, batches[BEFORE:])
-    _steps(theirs, batches[BEFORE:])
-    _close(model.get_weights(), _keras_weights(k, theirs))
+    _continue_alike(k, model, theirs, batches[BEFORE:])
 
     twin = _theirs(k, "SGD", kwargs, frozen=True)
     _steps(twin, batches[:BEFORE])
@@ -34,9 +33,7 @@ def test_a_frozen_layer_has_no_optimizer_state_in_either_library(tmp_path, backe
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ours = load_model(tmp_path / "k.keras", device=backend)
-    _steps(ours, batches[BEFORE:])
-    _steps(twin, batches[BEFORE:])
-    _close(ours.get_weights(), _keras_weights(k, twin))
+    _continue_alike(k, ours, twin, batches[BEFORE:])
 
 
 def test_an_optimizer_that_never_stepped_crosses_both_ways(tmp_path, backend):
@@ -47,18 +44,14 @@ def test_an_optimizer_that_never_stepped_crosses_both_ways(tmp_path, backend):
     model.save(tmp_path / "g.keras")
     theirs = k.saving.load_model(str(tmp_path / "g.keras"))
     assert int(theirs.optimizer.iterations) == 0
-    _steps(model, batches)
-    _steps(theirs, batches)
-    _close(model.get_weights(), _keras_weights(k, theirs))
+    _continue_alike(k, model, theirs, batches)
 
     twin = _theirs(k, "SGD", kwargs)
     twin.save(str(tmp_path / "k.keras"))  # Keras has built no slots yet: iteration and learning rate alone
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ours = load_model(tmp_path / "k.keras", device=backend)
-    _steps(ours, batches)
-    _steps(twin, batches)
-    _close(ours.get_weights(), _keras_weights(k, twin))
+    _continue_alike(k, ours, twin, batches)
 
 
 def test_the_learning_rate_keras_changed_carries_over(tmp_path, backend):
@@ -71,9 +64,7 @@ def test_the_learning_rate_keras_changed_carries_over(tmp_path, backend):
     twin.save(str(tmp_path / "k.keras"))
     ours = load_model(tmp_path / "k.keras", device=backend)
     assert ours.optimizer.learning_rate == pytest.approx(0.02)
-    _steps(ours, batches[BEFORE:])
-    _steps(twin, batches[BEFORE:])
-    _close(ours.get_weights(), _keras_weights(k, twin))
+    _continue_alike(k, ours, twin, batches[BEFORE:])
 
 
 @pytest.mark.parametrize("cls,kwargs", [("RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "epsilon": 1e-10}),
@@ -89,9 +80,7 @@ def test_weights_h5_carries_the_optimizer_both_ways(tmp_path, backend, cls, kwar
     theirs.optimizer.build(theirs.trainable_variables)  # Keras loads an optimizer's state once it has slots
     theirs.load_weights(str(tmp_path / "g.weights.h5"))
     assert int(theirs.optimizer.iterations) == BEFORE
-    _steps(model, batches[BEFORE:])
-    _steps(theirs, batches[BEFORE:])
-    _close(model.get_weights(), _keras_weights(k, theirs))
+    _continue_alike(k, model, theirs, batches[BEFORE:])
 
     twin = _theirs(k, cls, kwargs)
     _steps(twin, batches[:BEFORE])
@@ -101,9 +90,7 @@ def test_weights_h5_carries_the_optimizer_both_ways(tmp_path, backend, cls, kwar
         warnings.simplefilter("error")
         ours.load_weights(tmp_path / "k.weights.h5")
     assert ours.optimizer.iterations == BEFORE
-    _steps(ours, batches[BEFORE:])
-    _steps(twin, batches[BEFORE:])
-    _close(ours.get_weights(), _keras_weights(k, twin))
+    _continue_alike(k, ours, twin, batches[BEFORE:])
 
 
 def test_state_of_another_optimizer_is_refused_in_one_line_and_kept_out(tmp_path, backend):
@@ -132,9 +119,7 @@ def test_under_a_schedule_weights_h5_holds_no_learning_rate_variable(tmp_path, b
     theirs.optimizer.build(theirs.trainable_variables)
     assert len(theirs.optimizer.variables) == 1 + 4 * 2
     theirs.load_weights(str(tmp_path / "g.weights.h5"))
-    _steps(model, batches[BEFORE:])
-    _steps(theirs, batches[BEFORE:])
-    _close(model.get_weights(), _keras_weights(k, theirs))
+    _continue_alike(k, model, theirs, batches[BEFORE:])
 
     twin = _theirs(k, "Adam", {"learning_rate": k.optimizers.schedules.ExponentialDecay(0.02, 2, 0.5)})
     _steps(twin, batches[:BEFORE])
@@ -145,9 +130,7 @@ def test_under_a_schedule_weights_h5_holds_no_learning_rate_variable(tmp_path, b
         warnings.simplefilter("error")
         ours.load_weights(tmp_path / "k.weights.h5")
     assert ours.optimizer.iterations == BEFORE
-    _steps(ours, batches[BEFORE:])
-    _steps(twin, batches[BEFORE:])
-    _close(ours.get_weights(), _keras_weights(k, twin))
+    _continue_alike(k, ours, twin, batches[BEFORE:])
 
 
 def test_momentum_under_a_schedule_is_converted_with_a_warning(tmp_path, backend):
@@ -189,11 +172,7 @@ def test_a_graph_model_keeps_keras_order_of_optimizer_variables(tmp_path, backen
     _steps(model, batches[:2])
     model.save(tmp_path / "g.keras")
     theirs = k.saving.load_model(str(tmp_path / "g.keras"))
-    _steps(model, batches[2:])
-    _steps(theirs, batches[2:])
-    _close(model.get_weights(), _keras_weights(k, theirs))
+    _continue_alike(k, model, theirs, batches[2:])
     theirs.save(str(tmp_path / "k.keras"))
     ours = load_model(tmp_path / "k.keras", device=backend)
-    _steps(ours, batches[:2])
-    _steps(theirs, batches[:2])
-    _close(ours.get_weights(), _keras_weights(k, theirs))
+    _continue_alike(k, ours, theirs, batches[:2])

@@ -4,7 +4,6 @@ non-zero-weight rows, and gpu-sim's host-sync counter."""
 
 import io
 import re
-import signal
 
 import numpy as np
 import pytest
@@ -16,6 +15,8 @@ from gpuprop.models import graph_training
 from gpuprop.models.network import cast_input
 from gpuprop.optimizers import SGD
 from tests.conftest import require_cxx
+from tests.test_fit_keras import _InterruptAt  # a real Ctrl-C after a given batch
+from tests.test_distributed import mpi  # noqa: F401 - the fixture: mpiexec, or a skip saying what to install
 
 from .keras_oracle import keras as keras_oracle
 
@@ -215,18 +216,6 @@ def test_weighted_accumulator_sums_survive_a_snapshot(backend):
     np.testing.assert_allclose(logs["accuracy"], right.mean(), rtol=1e-12)
 
 
-class _InterruptAt(gpuprop.callbacks.Callback):
-    """Ctrl-C after batch ``step`` (the loop stops after that step, as for a real one)."""
-
-    def __init__(self, step):
-        super().__init__()
-        self.step = step
-
-    def on_train_batch_end(self, batch, logs=None):
-        if batch == self.step:
-            signal.raise_signal(signal.SIGINT)
-
-
 def test_weighted_metrics_of_an_epoch_resumed_from_a_mid_epoch_checkpoint(backend, tmp_path):
     """Interrupted after 2 of 4 steps, saved, loaded and finished: the epoch's logs (weighted metrics and their
     Σ w from the checkpoint included) and weights equal the run straight through."""
@@ -416,7 +405,7 @@ if distributed.rank() == 0:
 '''
 
 
-def test_weighted_metrics_on_two_mpi_ranks_equal_one_process(tmp_path):
+def test_weighted_metrics_on_two_mpi_ranks_equal_one_process(mpi, tmp_path):
     """Rows split over 2 real ranks: the epoch's Σ w·m and Σ w are summed over both, so the logs equal one
     process's (the oracle: the same script without mpiexec)."""
     import json
@@ -424,15 +413,12 @@ def test_weighted_metrics_on_two_mpi_ranks_equal_one_process(tmp_path):
     import sys
 
     from tests.test_cli import REPO
-    from tests.test_distributed import MPIEXEC, TIMEOUT, rank_env
+    from tests.test_distributed import TIMEOUT, rank_env
 
-    pytest.importorskip("mpi4py", reason="mpi4py is not installed: pip install 'gpuprop[mpi]'")
-    if not MPIEXEC.exists():
-        pytest.skip(f"no mpiexec beside {sys.executable} (pip install mpich)")
     script = tmp_path / "weighted.py"
     script.write_text(MPI_SCRIPT)
     logs = []
-    for prefix, out in (([], tmp_path / "one.json"), ([str(MPIEXEC), "-n", "2"], tmp_path / "two.json")):
+    for prefix, out in (([], tmp_path / "one.json"), ([mpi, "-n", "2"], tmp_path / "two.json")):
         proc = subprocess.run([*prefix, sys.executable, str(script), str(out)], cwd=REPO, env=rank_env(),
                               capture_output=True, text=True, timeout=TIMEOUT)
         assert proc.returncode == 0, proc.stderr

@@ -1,16 +1,15 @@
 """fit/evaluate's sample_weight and class_weight, validation_steps and steps= (issue 16), against Keras 3 itself
 (same weights, one SGD step), a float64 hand computation, and gpu-sim's host-sync counter."""
 
-import os
-import shutil
-
 import numpy as np
 import pytest
 
 import gpuprop
-from gpuprop import config, get_backend, layers, training
+from gpuprop import get_backend, layers, training
 from gpuprop.models.network import cast_input
 from gpuprop.optimizers import SGD
+
+from tests.conftest import require_cxx
 
 from .keras_oracle import keras as keras_oracle
 
@@ -187,8 +186,7 @@ def test_bad_weights_are_refused_clearly():
 
 # --- on the device: no host sync per step -------------------------------------------------------------------------
 def test_weighted_train_step_has_no_host_sync():
-    if shutil.which(os.environ.get("CXX", "g++")) is None:
-        pytest.skip("no C++ compiler (g++) here: gpu-sim cannot run ElementwiseKernel; apt-get install g++")
+    require_cxx()  # a skip without g++, a failure where CI requires it
     sim = get_backend("gpu-sim:1")
     x, y, w = data("sparse_ce_softmax", n=16)
     m = model_for("sparse_ce_softmax", sim)
