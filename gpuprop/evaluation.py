@@ -74,8 +74,21 @@ def predict(model, x, batch_size=256, verbose=0, callbacks=None, log=None, steps
     from .models.network import cast_input
 
     xp = model.xp
+
+    def run(lo, hi):
+        return model.forward(cast_input(model.backend, x[lo:hi]), training=False)
+
+    def to_host(outs):
+        return model.backend.to_host(xp.concatenate(outs) if outs else xp.zeros((0, *model._output_shape)))
+
+    return predict_loop(model, int(x.shape[0]), batch_size, run, to_host, verbose, callbacks, log, steps)
+
+
+def predict_loop(model, n, batch_size, run, to_host, verbose=0, callbacks=None, log=None, steps=None):
+    """Keras' predict loop over ``n`` rows, every model kind's: ``run(lo, hi)`` gives one batch's output(s) on
+    the device, ``to_host(outputs)`` what predict returns; the on_predict_* hooks and the printed line around
+    them. ``steps``: only the first that many batches."""
     cbs = CallbackList(callbacks, model, {})
-    n = int(x.shape[0])
     if steps is not None:
         n = _steps_rows(steps, batch_size, n)
     steps = math.ceil(n / batch_size)
@@ -87,12 +100,10 @@ def predict(model, x, batch_size=256, verbose=0, callbacks=None, log=None, steps
     for step in range(steps):
         if want_begin:
             cbs.call("on_predict_batch_begin", step, None)
-        xb = cast_input(model.backend, x[step * batch_size:(step + 1) * batch_size])
-        outs.append(model.forward(xb, training=False))
+        outs.append(run(step * batch_size, min((step + 1) * batch_size, n)))
         if want_end:
             cbs.call("on_predict_batch_end", step, {"outputs": outs[-1]})
-    out = xp.concatenate(outs) if outs else xp.zeros((0, *model._output_shape))
-    host = model.backend.to_host(out)
+    host = to_host(outs)
     bar.close(steps, {}, time.perf_counter() - t0)
     cbs.call("on_predict_end", None)
     return host

@@ -1,16 +1,16 @@
-"""Keras' model methods on a functional ``Model``: fit, evaluate, predict and the *_on_batch trio.
+"""What differs in Keras' model methods for a functional ``Model``: its dataset, fit's validation data, predict.
 
 Inputs and targets may be arrays, lists or dicts (by input / output name);
 they become one ``graph_training.GraphData`` on the device and go through the
 loop every model shares (``training.fit`` / ``evaluate``). ``sample_weight``
 is one array for every output, or a list / dict with one array (or None) per
-output; ``class_weight`` needs a model with one output, as in Keras.
+output; ``class_weight`` needs a model with one output, as in Keras. evaluate
+and the *_on_batch methods are the shared ones (``keras_api``) over ``_dataset``.
 """
 
-from .. import metrics as metrics_mod
 from .. import training
 from . import graph_training, multi_output
-from .keras_api import _as_list, on_device
+from .keras_api import on_device
 
 
 class FunctionalKerasAPI:
@@ -44,30 +44,6 @@ class FunctionalKerasAPI:
             validation_data = (self._dataset(*validation_data), None)
         return super().fit(data, None, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks,
                            validation_data=validation_data, **kwargs)
-
-    @on_device
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, return_dict=False,
-                 **kwargs):
-        """Loss and metrics: a float, a list, or with ``return_dict`` a dict of Keras' log names."""
-        self._ensure_built(x)
-        return super().evaluate(self._dataset(x, y, sample_weight), None, batch_size=batch_size, verbose=verbose,
-                                return_dict=return_dict, **kwargs)
-
-    @on_device
-    def train_on_batch(self, x, y=None, sample_weight=None, class_weight=None, return_dict=False):
-        """One gradient step on this batch; its loss (and metrics) as Keras returns them."""
-        self._ensure_built(x)
-        data = self._dataset(x, y, sample_weight, class_weight)
-        acc = metrics_mod.Accumulator(self.xp, self.metrics, self._outputs_logits)
-        loss, out = self.train_step(data.x, data.y, data.w)
-        acc.add(loss, out, [data.y if t is None else t for t in data.targets(self.metrics)], data.n, data.w)
-        logs = acc.result()
-        return logs if return_dict else _as_list(logs)
-
-    @on_device
-    def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
-        data = self._dataset(x, y, sample_weight)
-        return self.evaluate(data, None, batch_size=max(data.n, 1), verbose=0, return_dict=return_dict)
 
     @on_device
     def predict_on_batch(self, x):

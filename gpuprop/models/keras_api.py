@@ -28,6 +28,11 @@ def on_device(method):
 
 
 class KerasModelAPI:
+    def _dataset(self, x, y, sample_weight=None, class_weight=None):
+        """x, y and the sample weights on the model's device, as the shared loop takes them (graph models
+        override this: several inputs and outputs)."""
+        return training.as_dataset(self, x, y, sample_weight, class_weight)
+
     def _ensure_built(self, x, need_compile=True):
         if not self.built:
             self.build(self.layers[0].input_shape or tuple(x.shape[1:]))
@@ -83,7 +88,7 @@ class KerasModelAPI:
         ``sample_weight`` weights the loss and weighted metrics as in ``fit``; ``steps``: the first
         that many batches only."""
         self._ensure_built(x)
-        logs = training.evaluate(self, training.as_dataset(self, x, y, sample_weight), batch_size=batch_size or 32,
+        logs = training.evaluate(self, self._dataset(x, y, sample_weight), batch_size=batch_size or 32,
                                  verbose=verbose, callbacks=callbacks, log=log, steps=steps)
         return logs if return_dict else _as_list(logs)
 
@@ -100,11 +105,11 @@ class KerasModelAPI:
         """One gradient step on this batch (its loss weighted as in ``fit``); the loss (and metrics) on it
         as Keras returns them."""
         self._ensure_built(x)
-        data = training.DeviceDataset(self, x, y, sample_weight=sample_weight, class_weight=class_weight)
+        data = self._dataset(x, y, sample_weight, class_weight)
         from ..metrics import Accumulator
 
         acc = Accumulator(self.xp, self.metrics, self._outputs_logits)
-        loss, out = self.train_step(data.x, data.y) if data.w is None else self.train_step(data.x, data.y, data.w)
+        loss, out = self.train_step(data.x, data.y, data.w)
         acc.add(loss, out, [data.y if t is None else t for t in data.targets(self.metrics)], data.n, data.w)
         logs = acc.result()
         return logs if return_dict else _as_list(logs)
@@ -113,8 +118,8 @@ class KerasModelAPI:
     def test_on_batch(self, x, y=None, sample_weight=None, return_dict=False):
         """Loss (and metrics) on this batch, without updating anything; the loss weighted as in ``fit``."""
         self._ensure_built(x)
-        logs = training.evaluate(self, training.DeviceDataset(self, x, y, sample_weight=sample_weight),
-                                 batch_size=max(int(x.shape[0]), 1))
+        data = self._dataset(x, y, sample_weight)
+        logs = training.evaluate(self, data, batch_size=max(data.n, 1))
         return logs if return_dict else _as_list(logs)
 
     @on_device

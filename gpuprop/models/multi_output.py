@@ -10,9 +10,6 @@ and ``<output name>_<metric>`` (a weighted metric whose name a plain one
 already has: ``<output name>_weighted_<metric>``).
 """
 
-import math
-import time
-
 from .. import config, losses
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
@@ -211,39 +208,20 @@ def device_targets(model, y):
 
 def predict(model, x, batch_size=32, verbose=0, steps=None, callbacks=None, log=None):
     """Outputs for ``x`` (array, list or dict) batch by batch; a list (or dict) for several outputs.
+    The loop, hooks, ``steps`` and printed line are every model's (``evaluation.predict_loop``)."""
+    from ..evaluation import predict_loop
 
-    As ``training.predict``: ``steps`` takes the first that many batches, callbacks get the
-    on_predict_* hooks, ``verbose`` prints Keras' line.
-    """
-    from ..callbacks import CallbackList
-    from ..progress import EpochProgress
-    from ..training import _steps_rows
+    xs, xp = model._inputs_as_list(x), model.xp
 
-    xs = model._inputs_as_list(x)
-    n = int(xs[0].shape[0])
-    if steps is not None:
-        n = _steps_rows(steps, batch_size, n)
-    steps = math.ceil(n / batch_size)
-    cbs = CallbackList(callbacks, model, {})
-    bar = EpochProgress(None, None, steps, verbose, log)
-    want_begin, want_end = cbs.wants("on_predict_batch_begin"), cbs.wants("on_predict_batch_end")
-    cbs.call("on_predict_begin", None)
-    t0 = time.perf_counter()
-    outs = [[] for _ in model.outputs]
-    for step in range(steps):
-        if want_begin:
-            cbs.call("on_predict_batch_begin", step, None)
-        lo, hi = step * batch_size, min((step + 1) * batch_size, n)
-        got = model.forward([a[lo:hi] for a in xs], training=False)
-        for k, o in enumerate(got if model._outputs_listed else [got]):
-            outs[k].append(o)
-        if want_end:
-            cbs.call("on_predict_batch_end", step, {"outputs": got})
-    xp = model.xp
-    arrays = [model.backend.to_host(xp.concatenate(o) if o else xp.zeros((0, *s))) for o, s in
-              zip(outs, model.output_shapes)]
-    bar.close(steps, {}, time.perf_counter() - t0)
-    cbs.call("on_predict_end", None)
-    if model._output_keys:
-        return dict(zip(model._output_keys, arrays))
-    return arrays if model._outputs_listed else arrays[0]
+    def run(lo, hi):
+        return model.forward([a[lo:hi] for a in xs], training=False)
+
+    def to_host(batches):
+        per_batch = [got if model._outputs_listed else [got] for got in batches]
+        arrays = [model.backend.to_host(xp.concatenate([b[k] for b in per_batch]) if per_batch
+                                        else xp.zeros((0, *shape))) for k, shape in enumerate(model.output_shapes)]
+        if model._output_keys:
+            return dict(zip(model._output_keys, arrays))
+        return arrays if model._outputs_listed else arrays[0]
+
+    return predict_loop(model, int(xs[0].shape[0]), batch_size, run, to_host, verbose, callbacks, log, steps)
